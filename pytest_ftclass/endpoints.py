@@ -1,0 +1,318 @@
+"""The two OpenAI endpoints a classifier is asked through: request bodies and answers.
+
+Pure functions, no network: build the keyword arguments for
+``client.completions.create`` / ``client.chat.completions.create`` and turn a
+response body (a dict, as it came over the wire) into :class:`Prediction` objects.
+
+>>> infer_endpoint("ft:babbage-002:acme::abc123")
+'completions'
+>>> infer_endpoint("ft:gpt-4o-mini-2024-07-18:acme::xyz")
+'chat'
+>>> with_separator("Goal!", "\\n\\n###\\n\\n")
+'Goal!\\n\\n###\\n\\n'
+>>> body = {"choices": [{"index": 0, "text": " sport", "finish_reason": "length",
+...          "logprobs": {"tokens": [" sport"], "token_logprobs": [-0.1],
+...                       "top_logprobs": [{" sport": -0.1, " tech": -2.5}]}}]}
+>>> parse_completions(body, 1, labels=["sport", "tech"])[0].label
+'sport'
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from .cases import Case, completion_label
+from .results import Prediction
+
+Endpoint = Literal["completions", "chat"]
+
+#: Base models served on the legacy Completions endpoint (and their ``ft:`` fine-tunes).
+COMPLETIONS_MODELS = ("babbage-002", "davinci-002", "gpt-3.5-turbo-instruct", "text-")
+
+LOCAL_MODEL = "local"
+
+
+def base_model(model: str) -> str:
+    """The base model of a fine-tune id: ``ft:babbage-002:acme::abc`` → ``babbage-002``."""
+    if model.startswith("ft:"):
+        return model.split(":")[1]
+    return model
+
+
+def is_local_model(model: str) -> bool:
+    """Whether ``model`` names the embedded local reference model (``local`` or ``local:…``)."""
+    return model == LOCAL_MODEL or model.startswith(LOCAL_MODEL + ":")
+
+
+def infer_endpoint(model: str, configured: str = "auto", case_format: str = "prompt") -> Endpoint:
+    """Which endpoint to ask ``model`` through.
+
+    An explicit ``configured`` endpoint wins.  The local reference model serves
+    both, so it follows the case format; other models follow their base model.
+    """
+    if configured in ("completions", "chat"):
+        return configured  # type: ignore[return-value]
+    if is_local_model(model):
+        return "chat" if case_format == "chat" else "completions"
+    name = base_model(model)
+    return "completions" if name.startswith(COMPLETIONS_MODELS) else "chat"
+
+
+def with_separator(prompt: str, separator: str) -> str:
+    """``prompt`` ending in ``separator`` exactly once."""
+    if not separator or prompt.endswith(separator):
+        return prompt
+    return prompt + separator
+
+
+def without_separator(prompt: str, separator: str) -> str:
+    if separator and prompt.endswith(separator):
+        return prompt[: -len(separator)]
+    return prompt
+
+
+def completions_request(
+    cases: Sequence[Case],
+    model: str,
+    *,
+    separator: str,
+    max_tokens: int,
+    top_logprobs: int,
+    stop: str = "",
+) -> dict[str, Any]:
+    """Keyword arguments for one batched Completions request (one prompt per case)."""
+    prompts = []
+    for case in cases:
+        if case.format != "prompt":
+            raise ValueError(
+                f"case {case.id!r} is in chat format but the model is asked through the "
+                "Completions endpoint; set ft_endpoint = chat"
+            )
+        prompts.append(with_separator(str(case.input), separator))
+    request: dict[str, Any] = {
+        "model": model,
+        "prompt": prompts,
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "logprobs": min(top_logprobs, 5),
+    }
+    if stop and max_tokens > 1:
+        request["stop"] = [stop]
+    return request
+
+
+def chat_request(
+    case: Case,
+    model: str,
+    *,
+    separator: str,
+    max_tokens: int,
+    top_logprobs: int,
+) -> dict[str, Any]:
+    """Keyword arguments for one Chat Completions request for ``case``."""
+    if case.format == "chat":
+        messages = [dict(m) for m in case.input]  # type: ignore[union-attr]
+    else:
+        messages = [{"role": "user", "content": without_separator(str(case.input), separator)}]
+    return {
+        "model": model,
+        "messages": messages,
+        "max_completion_tokens": max_tokens,
+        "temperature": 0,
+        "logprobs": True,
+        "top_logprobs": min(top_logprobs, 20),
+    }
+
+
+def parse_completions(
+    body: Any, n_prompts: int, *, labels: Sequence[str], stop: str = ""
+) -> list[Prediction]:
+    """One Prediction per prompt of a batched Completions response, matched by ``index``.
+
+    Choices may come in any order; a prompt with no choice (or a duplicated index)
+    gets an error Prediction instead of someone else's answer.
+    """
+    if not isinstance(body, Mapping) or not isinstance(body.get("choices"), list):
+        return [
+            Prediction.failed("malformed response: no 'choices' list") for _ in range(n_prompts)
+        ]
+    by_index: dict[int, Mapping[str, Any]] = {}
+    duplicated: set[int] = set()
+    for position, choice in enumerate(body["choices"]):
+        if not isinstance(choice, Mapping):
+            continue
+        index = choice.get("index", position if n_prompts == len(body["choices"]) else None)
+        if not isinstance(index, int) or isinstance(index, bool):
+            continue
+        if index in by_index:
+            duplicated.add(index)
+        by_index[index] = choice
+    usages = split_usage(body.get("usage"), n_prompts)
+    predictions = []
+    for index in range(n_prompts):
+        choice = by_index.get(index)
+        if choice is None or index in duplicated:
+            problem = "no choice" if choice is None else "several choices"
+            predictions.append(
+                Prediction.failed(f"malformed response: {problem} for prompt {index}")
+            )
+            continue
+        text = choice.get("text")
+        if not isinstance(text, str):
+            predictions.append(Prediction.failed("malformed response: choice has no 'text'"))
+            continue
+        finish_reason = choice.get("finish_reason")
+        predictions.append(
+            Prediction(
+                label=normalise_label(text, labels, stop=stop, truncated=finish_reason == "length"),
+                logprobs=class_logprobs(_completion_alternatives(choice.get("logprobs")), labels),
+                raw_text=text,
+                finish_reason=finish_reason if isinstance(finish_reason, str) else None,
+                usage=usages[index],
+            )
+        )
+    return predictions
+
+
+def parse_chat(body: Any, *, labels: Sequence[str], stop: str = "") -> Prediction:
+    """The Prediction in a Chat Completions response."""
+    choices = body.get("choices") if isinstance(body, Mapping) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
+        return Prediction.failed("malformed response: no 'choices'")
+    choice = choices[0]
+    message = choice.get("message")
+    content = message.get("content") if isinstance(message, Mapping) else None
+    if not isinstance(content, str):
+        refusal = message.get("refusal") if isinstance(message, Mapping) else None
+        if isinstance(refusal, str) and refusal:
+            return Prediction.failed("the model refused to answer")
+        return Prediction.failed("malformed response: message has no text 'content'")
+    finish_reason = choice.get("finish_reason")
+    usages = split_usage(body.get("usage"), 1)
+    return Prediction(
+        label=normalise_label(content, labels, stop=stop, truncated=finish_reason == "length"),
+        logprobs=class_logprobs(_chat_alternatives(choice.get("logprobs")), labels),
+        raw_text=content,
+        finish_reason=finish_reason if isinstance(finish_reason, str) else None,
+        usage=usages[0],
+    )
+
+
+def normalise_label(
+    text: str, labels: Sequence[str], *, stop: str = "", truncated: bool = False
+) -> str:
+    """The class a generated text names.
+
+    The text without stop sequence and surrounding space; when generation was cut
+    short (``max_tokens``) and the text starts exactly one class, that class.
+    Anything else is kept as written: an out-of-set prediction.
+
+    >>> normalise_label(" sport", ["sport", "tech"])
+    'sport'
+    >>> normalise_label(" ent", ["entertainment", "tech"], truncated=True)
+    'entertainment'
+    >>> normalise_label(" weather", ["sport", "tech"])
+    'weather'
+    """
+    answer = completion_label(text, stop)
+    if answer in labels or not truncated or not answer:
+        return answer
+    starting = [label for label in labels if label.startswith(answer)]
+    return starting[0] if len(starting) == 1 else answer
+
+
+def class_logprobs(
+    alternatives: Sequence[tuple[str, float]], labels: Sequence[str]
+) -> dict[str, float]:
+    """Log-probability per class from the first generated token's alternatives.
+
+    Tokens are matched to classes without their surrounding space (``" sport"`` and
+    ``"sport"`` are both the class ``sport``; their probabilities add up).  A token
+    that starts exactly one class (a class of several tokens) counts for that class.
+    Tokens naming no class are left out.
+    """
+    grouped: dict[str, list[float]] = {}
+    for token, logprob in alternatives:
+        name = token.strip()
+        if not name:
+            continue
+        if name in labels:
+            label = name
+        else:
+            starting = [lab for lab in labels if lab.startswith(name)]
+            if len(starting) != 1:
+                continue
+            label = starting[0]
+        grouped.setdefault(label, []).append(logprob)
+    return {label: _logsumexp(values) for label, values in grouped.items()}
+
+
+def _logsumexp(values: Sequence[float]) -> float:
+    if len(values) == 1:
+        return float(values[0])
+    top = max(values)
+    return float(top + math.log(sum(math.exp(v - top) for v in values)))
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) or value == -math.inf else None
+
+
+def _completion_alternatives(logprobs: Any) -> list[tuple[str, float]]:
+    """(token, log-prob) pairs for the first generated token of a Completions choice."""
+    if not isinstance(logprobs, Mapping):
+        return []
+    pairs: dict[str, float] = {}
+    top = logprobs.get("top_logprobs")
+    if isinstance(top, list) and top and isinstance(top[0], Mapping):
+        for token, value in top[0].items():
+            number = _number(value)
+            if isinstance(token, str) and number is not None:
+                pairs[token] = number
+    tokens, token_logprobs = logprobs.get("tokens"), logprobs.get("token_logprobs")
+    if isinstance(tokens, list) and isinstance(token_logprobs, list) and tokens and token_logprobs:
+        number = _number(token_logprobs[0])
+        if isinstance(tokens[0], str) and number is not None:
+            pairs.setdefault(tokens[0], number)
+    return list(pairs.items())
+
+
+def _chat_alternatives(logprobs: Any) -> list[tuple[str, float]]:
+    """(token, log-prob) pairs for the first generated token of a Chat Completions choice."""
+    if not isinstance(logprobs, Mapping):
+        return []
+    content = logprobs.get("content")
+    if not isinstance(content, list) or not content or not isinstance(content[0], Mapping):
+        return []
+    first = content[0]
+    pairs: dict[str, float] = {}
+    for alternative in first.get("top_logprobs") or []:
+        if isinstance(alternative, Mapping):
+            token, number = alternative.get("token"), _number(alternative.get("logprob"))
+            if isinstance(token, str) and number is not None:
+                pairs.setdefault(token, number)
+    token, number = first.get("token"), _number(first.get("logprob"))
+    if isinstance(token, str) and number is not None:
+        pairs.setdefault(token, number)
+    return list(pairs.items())
+
+
+def split_usage(usage: Any, n: int) -> list[dict[str, int] | None]:
+    """A request's token usage shared out over its ``n`` prompts (totals preserved)."""
+    if not isinstance(usage, Mapping) or n < 1:
+        return [None] * max(n, 0)
+    keys = ("prompt_tokens", "completion_tokens", "total_tokens")
+    shares: list[dict[str, int]] = [{} for _ in range(n)]
+    for key in keys:
+        value = usage.get(key)
+        if not isinstance(value, int) or isinstance(value, bool):
+            continue
+        base, remainder = divmod(value, n)
+        for i in range(n):
+            shares[i][key] = base + (1 if i < remainder else 0)
+    return [share or None for share in shares]

@@ -1,0 +1,234 @@
+"""One run's predictions: which cases go to which model, through which cassette.
+
+An :class:`Evaluation` is told up front which cases are selected (``plan``), and
+fetches the predictions of a whole group (one case source against one model and
+endpoint) the first time any case of it is asked for, inside that group's
+cassette.  It starts the local reference model when a group needs it live.  It
+does not import pytest: the plugin feeds it cases and reads predictions back.
+
+>>> from pytest_ftclass.options import Settings
+>>> evaluation = Evaluation(Settings(record_mode="none"))
+>>> evaluation.base_url_for("local")
+'http://127.0.0.1:9/v1'
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .cases import Case
+from .endpoints import LOCAL_MODEL, infer_endpoint, is_local_model
+from .options import Settings
+from .predict import ClientOptions, RequestOptions, describe_api_error, predict
+from .recording import Recorder, is_missing_from_cassette, missing_message
+from .results import CaseResult, Prediction
+
+#: Base URL used for the local model when nothing is sent (replay only): never contacted.
+UNUSED_BASE_URL = "http://127.0.0.1:9/v1"
+PLACEHOLDER_KEY = "sk-ftclass-placeholder"
+
+
+@dataclass
+class Group:
+    """The cases of one source asked of one model through one endpoint."""
+
+    source: str
+    model: str
+    endpoint: str
+    source_cases: list[Case]
+    labels: list[str]
+    selected: dict[str, Case] = field(default_factory=dict)
+
+
+class Evaluation:
+    """Fetches and keeps the predictions of one run."""
+
+    def __init__(self, settings: Settings, environ: dict[str, str] | None = None) -> None:
+        self.settings = settings
+        self.environ = dict(os.environ if environ is None else environ)
+        self.recorder = Recorder(
+            settings.cassette_dir, settings.record_mode, keep_prompts=settings.cassette_prompts
+        )
+        self.groups: dict[tuple[str, str, str], Group] = {}
+        self.predictions: dict[tuple[str, str, str], Prediction] = {}
+        self._server: Any = None
+        self._classifiers: dict[str, Any] = {}
+
+    # -- planning ---------------------------------------------------------
+    def endpoint_for(self, model: str, case: Case) -> str:
+        return infer_endpoint(model, self.settings.endpoint, case.format)
+
+    def plan(
+        self, source: str, source_cases: Sequence[Case], model: str, selected: Iterable[Case]
+    ) -> None:
+        """Declare that ``selected`` cases of ``source`` will be asked of ``model``."""
+        labels = sorted({case.label for case in source_cases})
+        for case in selected:
+            endpoint = self.endpoint_for(model, case)
+            key = (source, model, endpoint)
+            group = self.groups.get(key)
+            if group is None:
+                group_cases = [c for c in source_cases if self.endpoint_for(model, c) == endpoint]
+                group = self.groups[key] = Group(source, model, endpoint, group_cases, labels)
+            group.selected[case.id] = case
+
+    def group_of(self, source: str, model: str, case: Case) -> Group:
+        key = (source, model, self.endpoint_for(model, case))
+        if key not in self.groups:
+            raise KeyError(f"case {case.id!r} of {source} was not planned for {model}")
+        return self.groups[key]
+
+    # -- predictions ------------------------------------------------------
+    def prediction(self, source: str, model: str, case: Case) -> Prediction:
+        """The prediction for ``case``, fetching its whole group on first use."""
+        key = (source, model, case.id)
+        if key not in self.predictions:
+            group = self.group_of(source, model, case)
+            group.selected.setdefault(case.id, case)
+            self._fetch(group)
+        return self.predictions[key]
+
+    def _fetch(self, group: Group) -> None:
+        pending = [
+            case
+            for case in group.selected.values()
+            if (group.source, group.model, case.id) not in self.predictions
+        ]
+        if not pending:
+            return
+        for case_id, prediction in self._predict_group(group, pending).items():
+            self.predictions[(group.source, group.model, case_id)] = prediction
+
+    def _predict_group(self, group: Group, pending: list[Case]) -> dict[str, Prediction]:
+        settings = self.settings
+        path = self.recorder.path_for(group.source, group.model)
+        try:
+            client = self.client_options(group.model)
+        except RuntimeError as err:
+            return {case.id: Prediction.failed(str(err)) for case in pending}
+        options = RequestOptions(
+            separator=settings.separator,
+            stop=settings.stop,
+            max_tokens=settings.max_tokens,
+            top_logprobs=settings.top_logprobs,
+            batch_size=settings.batch_size,
+            concurrency=settings.concurrency,
+        )
+
+        def describe(error: BaseException) -> str:
+            if is_missing_from_cassette(error):
+                return missing_message(path, settings.record_mode)
+            return describe_api_error(error)
+
+        with self.recorder.use(path) as cassette:
+            predictions = predict(
+                pending,
+                model=group.model,
+                endpoint=group.endpoint,
+                labels=group.labels,
+                client=client,
+                options=options,
+                source_cases=group.source_cases,
+                page_recorded=lambda url, body: self.recorder.can_replay(cassette, url, body),
+                describe_error=describe,
+            )
+        for case in pending:
+            predictions.setdefault(case.id, Prediction.failed("no prediction was returned"))
+        return predictions
+
+    # -- client and local model ------------------------------------------
+    def client_options(self, model: str) -> ClientOptions:
+        settings = self.settings
+        live = not self.recorder.replay_only
+        key = self.environ.get("OPENAI_API_KEY")
+        base_url = self.base_url_for(model)
+        if not key:
+            if live and base_url is None:
+                raise RuntimeError(
+                    f"OPENAI_API_KEY is not set: it is needed to record from {model} "
+                    f"(record mode '{settings.record_mode}')"
+                )
+            key = PLACEHOLDER_KEY
+        return ClientOptions(
+            api_key=key,
+            base_url=base_url,
+            max_retries=settings.max_retries if live else 0,
+            timeout=settings.timeout,
+        )
+
+    def base_url_for(self, model: str) -> str | None:
+        if self.settings.base_url:
+            return self.settings.base_url
+        if not is_local_model(model):
+            return None
+        if self.recorder.replay_only:
+            return UNUSED_BASE_URL
+        return self._local_server().base_url
+
+    def training_file(self, model: str) -> Path:
+        """The training file of a local reference model id (``local`` or ``local:PATH``)."""
+        if model == LOCAL_MODEL:
+            if self.settings.reference_train is None:
+                raise KeyError("model 'local' needs a training file: set ft_reference_train")
+            return self.settings.reference_train
+        return (self.settings.rootdir / model.split(":", 1)[1]).resolve()
+
+    def _resolve_local(self, model: str) -> Any:
+        from .reference import ReferenceClassifier
+
+        if not is_local_model(model):
+            raise KeyError(model)
+        path = self.training_file(model)
+        if model not in self._classifiers:
+            if not path.is_file():
+                raise KeyError(f"training file {path} of model {model!r} does not exist")
+            self._classifiers[model] = ReferenceClassifier.from_file(path)
+        return self._classifiers[model]
+
+    def _local_server(self) -> Any:
+        if self._server is None:
+            from .reference import ReferenceServer
+
+            self._server = ReferenceServer(self._resolve_local).start()
+        return self._server
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
+def case_result(
+    case: Case,
+    prediction: Prediction,
+    *,
+    nodeid: str,
+    source: str,
+    model: str,
+    endpoint: str,
+    labels: Sequence[str],
+    outcome: str = "",
+) -> CaseResult:
+    """The per-case record that travels in the test report and into the JSON report."""
+    return CaseResult(
+        case_id=case.id,
+        nodeid=nodeid,
+        source=source,
+        model=model,
+        endpoint=endpoint,
+        expected=case.label,
+        predicted=prediction.label,
+        logprobs=dict(prediction.logprobs),
+        labels=list(labels),
+        tags=list(case.tags),
+        critical=case.critical,
+        input_digest=case.input_digest,
+        usage=prediction.usage,
+        latency_s=prediction.latency_s,
+        error=prediction.error,
+        outcome=outcome,
+    )

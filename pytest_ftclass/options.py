@@ -1,0 +1,238 @@
+"""Every setting of the plugin: a ``--ft-*`` command-line option and the same ``ft_*`` ini key.
+
+Precedence: command line > ini file (``[tool.pytest.ini_options]`` or
+``pytest.ini``) > default.  Paths given on the command line are relative to the
+directory pytest was started in; paths in an ini file are relative to that file.
+
+>>> SETTINGS["ft_record_mode"].default
+'none'
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import pytest
+
+RECORD_MODES = ("none", "once", "new_episodes", "all")
+ENDPOINTS = ("auto", "completions", "chat")
+DEFAULT_SEPARATOR = "\n\n###\n\n"
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    help: str
+    default: Any = None
+    kind: Literal["string", "int", "float", "bool", "path", "linelist"] = "string"
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in (
+        Setting(
+            "ft_model", "model id to evaluate (default: the local reference model 'local')", "local"
+        ),
+        Setting("ft_base_url", "base URL of an OpenAI-compatible API (default: the SDK's)"),
+        Setting(
+            "ft_endpoint",
+            "API endpoint: auto (from the model id), completions or chat",
+            "auto",
+            choices=ENDPOINTS,
+        ),
+        Setting(
+            "ft_record_mode",
+            "cassette record mode: none (replay only), once, new_episodes, all",
+            "none",
+            choices=RECORD_MODES,
+        ),
+        Setting(
+            "ft_cassette_dir",
+            "directory of the cassettes (default: cassettes/ in the rootdir)",
+            kind="path",
+        ),
+        Setting(
+            "ft_report_dir",
+            "directory the JSON and HTML reports are written to",
+            "reports",
+            kind="path",
+        ),
+        Setting(
+            "ft_case_files",
+            "glob patterns of case files collected as tests, e.g. *.cases.jsonl",
+            ("*.cases.jsonl",),
+            kind="linelist",
+        ),
+        Setting(
+            "ft_separator",
+            "prompt separator appended to prompts (\\n escapes allowed)",
+            DEFAULT_SEPARATOR,
+        ),
+        Setting(
+            "ft_stop", "completion stop sequence removed from labels (\\n escapes allowed)", ""
+        ),
+        Setting("ft_max_tokens", "max tokens generated per case", 1, kind="int"),
+        Setting("ft_top_logprobs", "number of top log-probabilities asked for", 5, kind="int"),
+        Setting("ft_batch_size", "prompts per Completions request", 20, kind="int"),
+        Setting("ft_concurrency", "requests in flight at once", 8, kind="int"),
+        Setting(
+            "ft_max_retries", "retries of a failed request (429, 5xx, connection)", 2, kind="int"
+        ),
+        Setting("ft_timeout", "seconds before a request times out", 60.0, kind="float"),
+        Setting(
+            "ft_strict", "fail every mispredicted case, not only critical ones", False, kind="bool"
+        ),
+        Setting(
+            "ft_reference_train",
+            "training file of the local reference model (model id 'local')",
+            kind="path",
+        ),
+        Setting(
+            "ft_cassette_prompts",
+            "store prompt text in cassettes (default: only a digest of it)",
+            False,
+            kind="bool",
+        ),
+        Setting("ft_text_column", "CSV/DataFrame column holding the input text", "text"),
+        Setting("ft_label_column", "CSV/DataFrame column holding the label", "label"),
+        Setting("ft_report", "write the JSON and HTML reports", True, kind="bool"),
+    )
+}
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register every setting as ``--ft-*`` in the ``ftclass`` group and as an ini key."""
+    group = parser.getgroup("ftclass", "fine-tuned classifier evaluation (pytest-ftclass)")
+    for setting in SETTINGS.values():
+        if setting.kind == "bool":
+            group.addoption(
+                setting.flag,
+                dest=setting.name,
+                action="store_true",
+                default=None,
+                help=setting.help,
+            )
+            parser.addini(setting.name, setting.help, type="bool", default=setting.default)
+            continue
+        kwargs: dict[str, Any] = {"dest": setting.name, "default": None, "help": setting.help}
+        if setting.choices:
+            kwargs["choices"] = setting.choices
+        if setting.kind == "linelist":
+            kwargs["action"] = "append"
+        group.addoption(setting.flag, **kwargs)
+        ini_type = "linelist" if setting.kind == "linelist" else "string"
+        parser.addini(setting.name, setting.help, type=ini_type, default=setting.default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved settings of one pytest run."""
+
+    model: str = "local"
+    base_url: str | None = None
+    endpoint: str = "auto"
+    record_mode: str = "none"
+    cassette_dir: Path = Path("cassettes")
+    report_dir: Path = Path("reports")
+    case_files: tuple[str, ...] = ("*.cases.jsonl",)
+    separator: str = DEFAULT_SEPARATOR
+    stop: str = ""
+    max_tokens: int = 1
+    top_logprobs: int = 5
+    batch_size: int = 20
+    concurrency: int = 8
+    max_retries: int = 2
+    timeout: float = 60.0
+    strict: bool = False
+    reference_train: Path | None = None
+    cassette_prompts: bool = False
+    text_column: str = "text"
+    label_column: str = "label"
+    report: bool = True
+    rootdir: Path = field(default_factory=Path.cwd)
+
+
+def resolve_settings(config: pytest.Config) -> Settings:
+    """Read every setting from ``config`` (command line > ini > default), checked."""
+    import pytest
+
+    values: dict[str, Any] = {}
+    ini_dir = config.inipath.parent if config.inipath else config.rootpath
+    invocation_dir = config.invocation_params.dir
+    for setting in SETTINGS.values():
+        cli_value = config.getoption(setting.name)
+        from_cli = cli_value is not None
+        value = cli_value if from_cli else config.getini(setting.name)
+        key = setting.name.removeprefix("ft_")
+        try:
+            values[key] = _convert(setting, value, base=invocation_dir if from_cli else ini_dir)
+        except ValueError as err:
+            where = setting.flag if from_cli else f"ini key {setting.name}"
+            raise pytest.UsageError(f"pytest-ftclass: {where}: {err}") from None
+    if values["cassette_dir"] is None:
+        values["cassette_dir"] = config.rootpath / "cassettes"
+    for key in ("max_tokens", "top_logprobs", "batch_size", "concurrency"):
+        if values[key] < 1:
+            raise pytest.UsageError(
+                f"pytest-ftclass: ft_{key} must be at least 1, got {values[key]}"
+            )
+    if values["max_retries"] < 0:
+        raise pytest.UsageError("pytest-ftclass: ft_max_retries must not be negative")
+    return Settings(rootdir=config.rootpath, **values)
+
+
+def _convert(setting: Setting, value: Any, base: Path) -> Any:
+    if setting.kind == "bool":
+        return bool(value)
+    if setting.kind == "linelist":
+        if isinstance(value, str):
+            value = [value]
+        return tuple(p for v in value or () for p in str(v).split() if p)
+    if value is None or value == "":
+        return setting.default if setting.kind != "path" else None
+    if setting.kind == "int":
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"expected a whole number, got {value!r}") from None
+    if setting.kind == "float":
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"expected a number, got {value!r}") from None
+    if setting.kind == "path":
+        return (base / os.path.expanduser(str(value))).resolve()
+    if setting.choices and value not in setting.choices:
+        raise ValueError(f"expected one of {', '.join(setting.choices)}, got {value!r}")
+    if setting.name in ("ft_separator", "ft_stop"):
+        return unescape(str(value))
+    return str(value)
+
+
+def unescape(text: str) -> str:
+    r"""Turn the escapes ``\n``, ``\r``, ``\t`` and ``\\`` into the characters they name.
+
+    >>> unescape(r"\n\n###\n\n") == "\n\n###\n\n"
+    True
+    """
+    out = []
+    i = 0
+    table = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\"}
+    while i < len(text):
+        char = text[i]
+        if char == "\\" and i + 1 < len(text) and text[i + 1] in table:
+            out.append(table[text[i + 1]])
+            i += 2
+            continue
+        out.append(char)
+        i += 1
+    return "".join(out)

@@ -1,0 +1,303 @@
+"""The pytest hooks: thin wiring between pytest and the modules that do the work.
+
+Two ways to declare cases, both giving one pytest item per case:
+
+- case files matching the ini key ``ft_case_files`` (default ``*.cases.jsonl``)
+  are collected like test modules: ``valid.cases.jsonl::business-042``;
+- ``@pytest.mark.ft_cases(source, model=None, text_column="text", label_column="label")``
+  on a test function that takes ``ft_case`` (and usually ``ft_prediction``)::
+
+      @pytest.mark.ft_cases("data/valid.csv")
+      def test_confident(ft_case, ft_prediction):
+          assert ft_prediction.probability(ft_case.label) > 0.9
+
+Outcomes: a case the model gets right passes; a mispredicted case is reported
+as ``MISPREDICTED`` (a pass for the exit status) unless it is critical or
+``--ft-strict`` is on, then it fails; a case whose prediction failed (API error,
+malformed response, request missing from the cassette) is an error.
+
+Per-case results travel to the controlling process in each report's
+``user_properties`` under the key ``"ftclass"``, so the same code path
+aggregates with and without pytest-xdist.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .cases import Case, CaseSourceError, load_cases
+from .options import Settings, add_options, resolve_settings
+
+PROPERTY = "ftclass"
+
+
+class PredictionError(Exception):
+    """The model could not be asked, or its answer could not be read."""
+
+
+class Misprediction(AssertionError):
+    """A critical (or, with ``--ft-strict``, any) case the model got wrong."""
+
+
+class RunState:
+    """What one pytest process knows: settings, case sources and the evaluation."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        from .evaluation import Evaluation
+
+        self.config = config
+        self.settings = settings
+        self.evaluation = Evaluation(settings)
+        self.sources: dict[str, list[Case]] = {}
+        self.planned = False
+
+    def plan(self, items: list[pytest.Item]) -> None:
+        """Tell the evaluation which cases the selected items will ask for."""
+        selected: dict[tuple[str, str], list[Case]] = {}
+        for item in items:
+            case = item_case(item)
+            if case is not None:
+                selected.setdefault((case.source, self.model_of(item)), []).append(case)
+        for (source, model), cases in selected.items():
+            self.evaluation.plan(source, self.sources.get(source, cases), model, cases)
+        self.planned = True
+
+    def model_of(self, item: pytest.Item) -> str:
+        marker = item.get_closest_marker("ft_cases")
+        if marker is not None and marker.kwargs.get("model"):
+            return str(marker.kwargs["model"])
+        return self.settings.model
+
+    def result_for(self, item: pytest.Item, case: Case) -> tuple[Any, dict[str, Any]]:
+        """Fetch the prediction of ``case`` and record its CaseResult on ``item``."""
+        from .evaluation import case_result
+
+        if not self.planned:
+            self.plan(item.session.items)
+        model = self.model_of(item)
+        prediction = self.evaluation.prediction(case.source, model, case)
+        group = self.evaluation.group_of(case.source, model, case)
+        result = case_result(
+            case,
+            prediction,
+            nodeid=item.nodeid,
+            source=case.source,
+            model=model,
+            endpoint=group.endpoint,
+            labels=group.labels,
+            outcome="error" if prediction.error else "",
+        ).to_dict()
+        item.user_properties.append((PROPERTY, result))
+        if prediction.error:
+            raise PredictionError(prediction.error)
+        return prediction, result
+
+
+STATE = pytest.StashKey[RunState]()
+COLLECTOR = pytest.StashKey[Any]()
+
+
+def item_case(item: pytest.Item) -> Case | None:
+    if isinstance(item, CaseItem):
+        return item.case
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and isinstance(callspec.params.get("ft_case"), Case):
+        return callspec.params["ft_case"]
+    return None
+
+
+def source_name(path: Path, rootdir: Path) -> str:
+    try:
+        return path.resolve().relative_to(rootdir.resolve()).as_posix()
+    except ValueError:
+        return path.resolve().as_posix()
+
+
+# -- hooks -----------------------------------------------------------------
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "ft_cases(source, model=None, text_column='text', label_column='label'): "
+        "parametrize the test over labelled cases (JSONL/CSV path, DataFrame or list)",
+    )
+    config.addinivalue_line(
+        "markers", "ft_critical: every case of this test must be predicted right"
+    )
+    state = RunState(config, resolve_settings(config))
+    config.stash[STATE] = state
+    if not hasattr(config, "workerinput"):
+        from .session_report import ReportCollector
+
+        collector = ReportCollector(state.settings)
+        config.stash[COLLECTOR] = collector
+        config.pluginmanager.register(collector, "ftclass-report")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is not None:
+        state.evaluation.close()
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    settings = parent.config.stash[STATE].settings
+    relative = source_name(file_path, parent.config.rootpath)
+    for pattern in settings.case_files:
+        target = relative if "/" in pattern else file_path.name
+        if fnmatch.fnmatch(target, pattern):
+            return CaseFile.from_parent(parent, path=file_path)
+    return None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("ft_cases")
+    if marker is None:
+        return
+    if "ft_case" not in metafunc.fixturenames:
+        raise pytest.Collector.CollectError(
+            f"{metafunc.definition.nodeid}: @pytest.mark.ft_cases needs the test to take 'ft_case'"
+        )
+    if len(marker.args) != 1:
+        raise pytest.Collector.CollectError(
+            f"{metafunc.definition.nodeid}: @pytest.mark.ft_cases takes one source "
+            "(a path, a DataFrame or a list of cases)"
+        )
+    state: RunState = metafunc.config.stash[STATE]
+    source = marker.args[0]
+    options = {k: marker.kwargs[k] for k in ("text_column", "label_column") if k in marker.kwargs}
+    options.setdefault("text_column", state.settings.text_column)
+    options.setdefault("label_column", state.settings.label_column)
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_absolute():
+            path = metafunc.definition.path.parent / path
+        name = source_name(path, metafunc.config.rootpath)
+        source = path
+    else:
+        name = metafunc.definition.nodeid
+    try:
+        cases = load_cases(source, name=name, stop=state.settings.stop, **options)
+    except CaseSourceError as err:
+        raise pytest.Collector.CollectError(f"{metafunc.definition.nodeid}: {err}") from None
+    critical = metafunc.definition.get_closest_marker("ft_critical") is not None
+    if critical:
+        cases = [_replace(case, critical=True) for case in cases]
+    state.sources[name] = cases
+    metafunc.parametrize("ft_case", cases, ids=[case.id for case in cases])
+
+
+def _replace(case: Case, **changes: Any) -> Case:
+    from dataclasses import replace
+
+    return replace(case, **changes)
+
+
+@pytest.fixture
+def ft_case(request: pytest.FixtureRequest) -> Case:
+    """The labelled case this test runs (set by ``@pytest.mark.ft_cases``)."""
+    raise pytest.UsageError("ft_case is given by @pytest.mark.ft_cases(source) on the test")
+
+
+@pytest.fixture
+def ft_prediction(request: pytest.FixtureRequest, ft_case: Case) -> Any:
+    """The model's :class:`~pytest_ftclass.results.Prediction` for ``ft_case``."""
+    state: RunState = request.config.stash[STATE]
+    prediction, _ = state.result_for(request.node, ft_case)
+    return prediction
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    for name, value in report.user_properties:
+        if name == PROPERTY and isinstance(value, dict):
+            if report.when == "setup" and report.failed:
+                value["outcome"] = "error"
+            elif report.when == "call":
+                if isinstance(item, CaseItem):
+                    value["outcome"] = item.outcome
+                else:
+                    value["outcome"] = report.outcome
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
+    if report.when == "call" and report.passed:
+        for name, value in report.user_properties:
+            if (
+                name == PROPERTY
+                and isinstance(value, dict)
+                and value.get("outcome") == "mispredicted"
+            ):
+                return "mispredicted", "m", ("MISPREDICTED", {"yellow": True})
+    return None
+
+
+# -- collection of case files ------------------------------------------------
+class CaseFile(pytest.File):
+    """A case file: one item per case."""
+
+    def collect(self) -> Iterator[CaseItem]:
+        state: RunState = self.config.stash[STATE]
+        name = source_name(self.path, self.config.rootpath)
+        try:
+            cases = load_cases(
+                self.path,
+                name=name,
+                stop=state.settings.stop,
+                text_column=state.settings.text_column,
+                label_column=state.settings.label_column,
+            )
+        except CaseSourceError as err:
+            raise self.CollectError(str(err)) from None
+        state.sources[name] = cases
+        for case in cases:
+            yield CaseItem.from_parent(self, name=case.id, case=case)
+
+
+class CaseItem(pytest.Item):
+    """One case of a case file: passes when the model names its label."""
+
+    def __init__(self, *, case: Case, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+        self.outcome = ""
+        self.result: dict[str, Any] = {}
+        if case.critical:
+            self.add_marker("ft_critical")
+
+    def setup(self) -> None:
+        state: RunState = self.config.stash[STATE]
+        self.prediction, self.result = state.result_for(self, self.case)
+
+    def runtest(self) -> None:
+        state: RunState = self.config.stash[STATE]
+        if self.prediction.label == self.case.label:
+            self.outcome = "passed"
+            return
+        if self.case.critical or state.settings.strict:
+            self.outcome = "failed"
+            why = "critical case" if self.case.critical else "--ft-strict"
+            raise Misprediction(
+                f"expected {self.case.label!r}, predicted {self.prediction.label!r} ({why})"
+            )
+        self.outcome = "mispredicted"
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, (PredictionError, Misprediction)):
+            return f"{self.case.source}:{self.case.line}: case {self.case.id!r}: {excinfo.value}"
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        line = self.case.line - 1 if self.case.line else None
+        # An empty domain makes pytest show the node id as it is (it would turn dots into "::").
+        return self.path, line, ""

@@ -1,0 +1,239 @@
+"""Cassettes: recording API traffic with vcrpy and replaying it with no key and no network.
+
+One cassette per case source and model, at
+``<cassette_dir>/<source as a file name>/<model as a file name>.json``.
+What is written is safe to commit:
+
+- no credential: request headers ``authorization``, ``api-key``,
+  ``openai-organization``, ``openai-project``, ``cookie`` (and the SDK's
+  ``x-stainless-*`` platform headers) and response headers ``set-cookie``,
+  ``openai-organization``, ``openai-project``, ``x-request-id`` are removed;
+- no prompt text unless asked for (``ft_cassette_prompts``): every prompt and
+  message content in a request body is replaced by ``ftclass-sha256:<digest>``;
+- no failed interaction: responses with a status of 400 or more are not recorded;
+- never a half-written file: cassettes are written to a temporary file and
+  renamed over the old one.
+
+Requests are matched on method, path and the digested body, so a cassette
+recorded against one host (the local reference model on an ephemeral port, say)
+replays anywhere.
+
+>>> safe_file_name("ft:babbage-002:acme::abc123")
+'ft_babbage-002_acme__abc123'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .atomic import atomic_write_text
+
+DIGEST_PREFIX = "ftclass-sha256:"
+_DIGEST_RE = re.compile(r"^ftclass-sha256:[0-9a-f]{64}$")
+
+REQUEST_HEADERS_REMOVED = (
+    "authorization",
+    "api-key",
+    "openai-organization",
+    "openai-project",
+    "cookie",
+)
+RESPONSE_HEADERS_REMOVED = (
+    "set-cookie",
+    "openai-organization",
+    "openai-project",
+    "x-request-id",
+    "cf-ray",
+    "openai-processing-ms",
+    "date",
+)
+MAX_NAME = 100
+
+
+def safe_file_name(name: str) -> str:
+    """``name`` as one path component: no separators, no ``..``, at most 100 characters."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".") or "_"
+    if len(cleaned) > MAX_NAME:
+        digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
+        return f"{cleaned[: MAX_NAME - 9]}-{digest}"
+    return cleaned
+
+
+def cassette_path(cassette_dir: Path, source: str, model: str) -> Path:
+    """Where the cassette of ``source`` asked of ``model`` lives."""
+    return cassette_dir / safe_file_name(source) / (safe_file_name(model) + ".json")
+
+
+def text_digest(text: str) -> str:
+    if _DIGEST_RE.match(text):
+        return text
+    return DIGEST_PREFIX + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def private_body(body: Any, *, keep_text: bool = False) -> bytes | Any:
+    """A request body in canonical JSON with prompt text replaced by digests.
+
+    Bodies that are not JSON are returned unchanged.
+    """
+    if body is None:
+        return body
+    try:
+        data = json.loads(body.decode("utf-8") if isinstance(body, bytes) else body)
+    except (ValueError, UnicodeDecodeError, AttributeError, TypeError):
+        return body
+    if not keep_text and isinstance(data, dict):
+        data = _digest_fields(data)
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode(
+        "utf-8"
+    )
+
+
+def _digest_fields(data: dict[str, Any]) -> dict[str, Any]:
+    data = dict(data)
+    prompt = data.get("prompt")
+    if isinstance(prompt, str):
+        data["prompt"] = text_digest(prompt)
+    elif isinstance(prompt, list):
+        data["prompt"] = [text_digest(p) if isinstance(p, str) else p for p in prompt]
+    messages = data.get("messages")
+    if isinstance(messages, list):
+        data["messages"] = [_digest_message(m) for m in messages]
+    if isinstance(data.get("input"), str):
+        data["input"] = text_digest(data["input"])
+    return data
+
+
+def _digest_message(message: Any) -> Any:
+    if not isinstance(message, dict):
+        return message
+    message = dict(message)
+    content = message.get("content")
+    if isinstance(content, str):
+        message["content"] = text_digest(content)
+    elif isinstance(content, list):
+        message["content"] = [
+            {**part, "text": text_digest(part["text"])}
+            if isinstance(part, dict) and isinstance(part.get("text"), str)
+            else part
+            for part in content
+        ]
+    return message
+
+
+class AtomicFilesystemPersister:
+    """vcrpy persister writing each cassette to a temporary file renamed over the old one."""
+
+    @staticmethod
+    def load_cassette(cassette_path: str | Path, serializer: Any) -> Any:
+        from vcr.persisters.filesystem import FilesystemPersister
+
+        return FilesystemPersister.load_cassette(cassette_path, serializer)
+
+    @staticmethod
+    def save_cassette(
+        cassette_path: str | Path, cassette_dict: dict[str, Any], serializer: Any
+    ) -> None:
+        from vcr.serialize import serialize
+
+        data = serialize(cassette_dict, serializer)
+        atomic_write_text(Path(cassette_path), data)
+
+
+class Recorder:
+    """Opens cassettes with the project's record mode, matching and filters.
+
+    >>> recorder = Recorder(Path("cassettes"), record_mode="none")
+    >>> recorder.path_for("valid.cases.jsonl", "local").as_posix()
+    'cassettes/valid.cases.jsonl/local.json'
+    """
+
+    def __init__(
+        self, cassette_dir: Path, record_mode: str = "none", *, keep_prompts: bool = False
+    ):
+        self.cassette_dir = cassette_dir
+        self.record_mode = record_mode
+        self.keep_prompts = keep_prompts
+        self._vcr: Any = None
+
+    @property
+    def replay_only(self) -> bool:
+        return self.record_mode == "none"
+
+    def path_for(self, source: str, model: str) -> Path:
+        return cassette_path(self.cassette_dir, source, model)
+
+    def _build_vcr(self) -> Any:
+        import vcr
+
+        recorder = vcr.VCR(
+            serializer="json",
+            record_mode=self.record_mode,
+            match_on=("method", "path", "body"),
+            filter_headers=[*REQUEST_HEADERS_REMOVED],
+            before_record_request=self._before_record_request,
+            before_record_response=self._before_record_response,
+            decode_compressed_response=True,
+        )
+        recorder.register_persister(AtomicFilesystemPersister)
+        return recorder
+
+    def _before_record_request(self, request: Any) -> Any:
+        for name in list(request.headers):
+            if name.lower().startswith("x-stainless") or name.lower() in REQUEST_HEADERS_REMOVED:
+                del request.headers[name]
+        request.body = private_body(request.body, keep_text=self.keep_prompts)
+        return request
+
+    @staticmethod
+    def _before_record_response(response: dict[str, Any]) -> dict[str, Any] | None:
+        if response.get("status", {}).get("code", 200) >= 400:
+            return None
+        headers = response.get("headers") or {}
+        for name in list(headers):
+            if name.lower() in RESPONSE_HEADERS_REMOVED:
+                del headers[name]
+        return response
+
+    @contextlib.contextmanager
+    def use(self, path: Path) -> Iterator[Any]:
+        """Patch HTTP clients to record to / replay from the cassette at ``path``."""
+        if self._vcr is None:
+            self._vcr = self._build_vcr()
+        with self._vcr.use_cassette(str(path), allow_playback_repeats=True) as cassette:
+            yield cassette
+
+    def can_replay(self, cassette: Any, url: str, body: dict[str, Any]) -> bool:
+        """Whether ``cassette`` holds an answer to a POST of ``body`` to ``url``."""
+        from vcr.request import Request
+
+        payload = json.dumps(body).encode("utf-8")
+        return bool(cassette.can_play_response_for(Request("POST", url, payload, {})))
+
+
+def is_missing_from_cassette(error: BaseException) -> bool:
+    """Whether ``error`` (or what caused it) is vcrpy refusing an unrecorded request."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if type(current).__name__ == "CannotOverwriteExistingCassetteException":
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def missing_message(path: Path, record_mode: str) -> str:
+    """What to tell the user when a request is not in its cassette."""
+    exists = path.exists()
+    how = "--ft-record-mode=new_episodes" if exists else "--ft-record-mode=once"
+    state = "does not hold this request" if exists else "does not exist"
+    return (
+        f"cassette {path} {state} (record mode '{record_mode}'); "
+        f"record it by running pytest with {how}"
+    )

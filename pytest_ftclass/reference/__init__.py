@@ -1,0 +1,22 @@
+"""The local reference model: a real classifier served over the OpenAI wire format.
+
+Train a TF-IDF + logistic-regression classifier on a fine-tuning training file
+and serve it on 127.0.0.1, so the whole product runs offline and tests talk to a
+real HTTP server through the official ``openai`` client::
+
+    from pytest_ftclass.reference import ReferenceClassifier, ReferenceServer
+
+    model = ReferenceClassifier.from_file("train.jsonl")
+    with ReferenceServer({"local": model}) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="sk-local")
+        client.completions.create(model="local", prompt=[...], max_tokens=1, logprobs=5)
+
+From a shell: ``ftclass serve --train train.jsonl --model-id local``.
+"""
+
+from __future__ import annotations
+
+from pytest_ftclass.reference.classifier import ReferenceClassifier
+from pytest_ftclass.reference.server import ReferenceServer
+
+__all__ = ["ReferenceClassifier", "ReferenceServer"]

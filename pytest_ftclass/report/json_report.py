@@ -1,0 +1,102 @@
+"""The JSON report: every per-case result plus the metrics computed from them.
+
+>>> import pathlib, tempfile
+>>> from pytest_ftclass.results import CaseResult
+>>> results = [CaseResult("c1", "t::c1", "valid.jsonl", "ft:m", "completions",
+...                       expected="sport", predicted="tech", labels=["sport", "tech"])]
+>>> report = build_report(results, {"run": "demo"})
+>>> report["schema"], report["overall"]["accuracy"], report["tasks"][0]["task"]
+('ftclass-report/1', 0.0, 'valid.jsonl @ ft:m')
+>>> path = write_json_report(report, pathlib.Path(tempfile.mkdtemp()) / "out" / "report.json")
+>>> results_from_report(load_report(path)) == results
+True
+
+Shape (``schema`` is bumped when a field changes meaning)::
+
+    {
+      "schema": "ftclass-report/1",
+      "metadata": {...},                      # as given by the caller
+      "overall": <classification_metrics>,    # over every case
+      "tasks": [{"task", "source", "model", "endpoint", "metrics"}, ...],
+      "cases": [CaseResult.to_dict(), ...],
+    }
+
+Every number in ``overall`` and ``tasks`` can be recomputed from ``cases``
+(see :mod:`pytest_ftclass.metrics` for the definitions).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pytest_ftclass.atomic import atomic_write_text
+from pytest_ftclass.metrics import classification_metrics, group_by_task
+from pytest_ftclass.results import CaseResult
+
+__all__ = [
+    "SCHEMA",
+    "atomic_write_text",
+    "build_report",
+    "load_report",
+    "results_from_report",
+    "write_json_report",
+]
+
+SCHEMA = "ftclass-report/1"
+
+
+def build_report(results: Sequence[CaseResult], metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The report dict for ``results``: overall metrics, metrics per task and every case.
+
+    A task is one case source against one model (:attr:`CaseResult.task`), in
+    the order first seen; its ``endpoint`` is that of its first case.
+    """
+    tasks = [
+        {
+            "task": task,
+            "source": group[0].source,
+            "model": group[0].model,
+            "endpoint": group[0].endpoint,
+            "metrics": classification_metrics(group),
+        }
+        for task, group in group_by_task(results).items()
+    ]
+    return {
+        "schema": SCHEMA,
+        "metadata": dict(metadata),
+        "overall": classification_metrics(results),
+        "tasks": tasks,
+        "cases": [result.to_dict() for result in results],
+    }
+
+
+def write_json_report(report: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write ``report`` as UTF-8 JSON (indent 2) atomically, creating the directory.
+
+    Values JSON does not know (a ``Path`` in the metadata, say) are written as
+    their ``str()``.
+    """
+    text = json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n"
+    return atomic_write_text(path, text)
+
+
+def load_report(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a JSON report written by :func:`write_json_report`.
+
+    Raises ``ValueError`` when the file is not an ``ftclass-report/1`` report.
+    """
+    with open(path, encoding="utf-8") as handle:
+        report = json.load(handle)
+    if not isinstance(report, dict) or report.get("schema") != SCHEMA:
+        found = report.get("schema") if isinstance(report, dict) else type(report).__name__
+        raise ValueError(f"{os.fspath(path)}: not an {SCHEMA} report (schema: {found!r})")
+    return report
+
+
+def results_from_report(report: Mapping[str, Any]) -> list[CaseResult]:
+    """The per-case results stored in a report, as :class:`CaseResult` objects."""
+    return [CaseResult.from_dict(case) for case in report.get("cases", [])]

@@ -1,0 +1,142 @@
+"""Plain-text lines for the pytest terminal summary.
+
+>>> from pytest_ftclass.results import CaseResult
+>>> from pytest_ftclass.report.json_report import build_report
+>>> results = [
+...     CaseResult("c1", "t::c1", "valid.jsonl", "local", "completions", "sport", "sport",
+...                labels=["sport", "tech"]),
+...     CaseResult("c2", "t::c2", "valid.jsonl", "local", "completions", "sport", "tech",
+...                logprobs={"tech": -0.478, "sport": -0.968}, labels=["sport", "tech"]),
+...     CaseResult("c3", "t::c3", "valid.jsonl", "local", "completions", "tech", "tech",
+...                labels=["sport", "tech"]),
+... ]
+>>> print("\\n".join(summary_lines(build_report(results, {}))))
+valid.jsonl @ local: accuracy 0.667 (2/3), macro-F1 0.667, weighted-F1 0.667, 0 errors
+  class  precision  recall     F1  support
+  sport      1.000   0.500  0.667        2
+  tech       0.500   1.000  0.667        1
+  mispredicted:
+    c2: expected 'sport', predicted 'tech' (p=0.62)
+
+Per task: a headline, a per-class table and the first ``max_listed``
+mispredicted and errored cases (``… and N more`` when cut).  With more than
+one task an ``overall`` headline follows.  Case ids and labels are shown with
+control characters escaped, so a hostile label cannot drive the terminal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pytest_ftclass.metrics import confidence, group_by_task
+from pytest_ftclass.report.json_report import results_from_report
+from pytest_ftclass.results import CaseResult
+
+__all__ = ["headline", "summary_lines"]
+
+_MAX_CLASS_WIDTH = 32
+
+
+def summary_lines(report: Mapping[str, Any], *, max_listed: int = 20) -> list[str]:
+    """The terminal summary of a report dict, one string per line (no trailing newlines)."""
+    by_task = group_by_task(results_from_report(report))
+    tasks = report.get("tasks") or []
+    if not tasks:
+        return ["no cases were run"]
+    lines: list[str] = []
+    for task in tasks:
+        name = str(task.get("task", ""))
+        metrics = task.get("metrics") or {}
+        results = by_task.get(name, [])
+        lines.append(headline(_printable(name), metrics))
+        lines.extend(_per_class_table(metrics.get("per_class") or {}))
+        lines.extend(_mispredicted(results, max_listed))
+        lines.extend(_errored(results, max_listed))
+    if len(tasks) > 1:
+        lines.append(headline("overall", report.get("overall") or {}))
+    return lines
+
+
+def headline(name: str, metrics: Mapping[str, Any]) -> str:
+    """One line of headline numbers.
+
+    >>> headline("t", {"accuracy": None, "n_correct": 0, "n_scored": 0, "n_errors": 3})
+    't: no scored cases, 3 errors'
+    """
+    errors = _plural(int(metrics.get("n_errors") or 0), "error")
+    if metrics.get("accuracy") is None:
+        return f"{name}: no scored cases, {errors}"
+    parts = [
+        f"accuracy {metrics['accuracy']:.3f} ({metrics['n_correct']}/{metrics['n_scored']})",
+        f"macro-F1 {metrics['macro_f1']:.3f}",
+        f"weighted-F1 {metrics['weighted_f1']:.3f}",
+    ]
+    if metrics.get("n_out_of_set"):
+        parts.append(f"{metrics['n_out_of_set']} out of label set")
+    parts.append(errors)
+    return f"{name}: " + ", ".join(parts)
+
+
+def _per_class_table(per_class: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    if not per_class:
+        return []
+    names = {label: _shorten(_printable(label)) for label in per_class}
+    width = max(len("class"), *(len(name) for name in names.values()))
+    lines = [f"  {'class':<{width}}  precision  recall     F1  support"]
+    for label, numbers in per_class.items():
+        lines.append(
+            f"  {names[label]:<{width}}  {numbers['precision']:>9.3f}  {numbers['recall']:>6.3f}"
+            f"  {numbers['f1']:>5.3f}  {numbers['support']:>7d}"
+        )
+    return lines
+
+
+def _mispredicted(results: Sequence[CaseResult], max_listed: int) -> list[str]:
+    wrong = [r for r in results if r.error is None and r.predicted is not None and not r.correct]
+    lines = []
+    for result in wrong[:max_listed]:
+        probability = confidence(result)
+        suffix = "" if probability is None else f" (p={probability:.2f})"
+        lines.append(
+            f"    {_printable(result.case_id)}: expected {result.expected!r}, "
+            f"predicted {result.predicted!r}{suffix}"
+        )
+    return _listed("mispredicted", lines, len(wrong))
+
+
+def _errored(results: Sequence[CaseResult], max_listed: int) -> list[str]:
+    failed = [r for r in results if r.error is not None or r.predicted is None]
+    lines = [
+        f"    {_printable(r.case_id)}: {_printable(_first_line(r.error or 'no prediction'))}"
+        for r in failed[:max_listed]
+    ]
+    return _listed("errors", lines, len(failed))
+
+
+def _listed(title: str, lines: list[str], total: int) -> list[str]:
+    if not total:
+        return []
+    if total > len(lines):
+        lines.append(f"    … and {total - len(lines)} more")
+    return [f"  {title}:", *lines]
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped (``repr`` style), otherwise unchanged."""
+    if text.isprintable():
+        return text
+    return repr(text)[1:-1]
+
+
+def _first_line(text: str) -> str:
+    first, _, rest = text.strip().partition("\n")
+    return first + (" …" if rest.strip() else "")
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= _MAX_CLASS_WIDTH else text[: _MAX_CLASS_WIDTH - 1] + "…"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

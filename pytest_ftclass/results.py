@@ -1,0 +1,117 @@
+"""What the model answered for a case, and the per-case record the reports are built from.
+
+A :class:`Prediction` is what the predictor returns for one case; a
+:class:`CaseResult` joins it with the case's expected label.  Both convert to and
+from plain dicts of builtin types (``to_dict`` / ``from_dict``) because they
+travel from pytest-xdist workers to the controlling process inside test reports
+and are written verbatim into the JSON report.
+
+>>> p = Prediction(label="sport", logprobs={"sport": -0.05, "tech": -3.2})
+>>> round(p.probability("sport"), 3)
+0.951
+>>> p.probability("politics")
+0.0
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Prediction:
+    """The model's answer for one case.
+
+    ``label`` is the predicted class as the model wrote it (normalised: stop
+    sequence and surrounding whitespace removed, a truncated first token mapped to
+    the one class it starts).  It may lie outside the label set; it is ``None``
+    only when ``error`` is set.  ``logprobs`` maps each class the response
+    mentioned among its top log-probabilities to its log-probability.
+    """
+
+    label: str | None
+    logprobs: dict[str, float] = field(default_factory=dict)
+    raw_text: str | None = None
+    finish_reason: str | None = None
+    usage: dict[str, int] | None = None
+    latency_s: float | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def probability(self, label: str) -> float:
+        """Probability the model gave ``label`` (0.0 when it was not in the top log-probs)."""
+        logprob = self.logprobs.get(label)
+        return 0.0 if logprob is None else math.exp(logprob)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Prediction:
+        return cls(**{k: data.get(k) for k in _PREDICTION_FIELDS if k in data})
+
+    @classmethod
+    def failed(cls, error: str, latency_s: float | None = None) -> Prediction:
+        return cls(label=None, error=error, latency_s=latency_s)
+
+
+_PREDICTION_FIELDS = (
+    "label",
+    "logprobs",
+    "raw_text",
+    "finish_reason",
+    "usage",
+    "latency_s",
+    "error",
+)
+
+
+@dataclass
+class CaseResult:
+    """One case's outcome: expected label, prediction and where the case came from.
+
+    ``nodeid`` is the pytest item id, ``source`` the case source (a file path
+    relative to the rootdir, or the test function's id), ``input_digest`` a
+    digest of the request input: the prompt text itself is never stored.
+    """
+
+    case_id: str
+    nodeid: str
+    source: str
+    model: str
+    endpoint: str
+    expected: str
+    predicted: str | None
+    logprobs: dict[str, float] = field(default_factory=dict)
+    labels: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    critical: bool = False
+    input_digest: str = ""
+    usage: dict[str, int] | None = None
+    latency_s: float | None = None
+    error: str | None = None
+    outcome: str = ""
+
+    @property
+    def correct(self) -> bool:
+        return self.error is None and self.predicted == self.expected
+
+    @property
+    def task(self) -> str:
+        """The group metrics are computed over: one case source against one model."""
+        return f"{self.source} @ {self.model}"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["correct"] = self.correct
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CaseResult:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)

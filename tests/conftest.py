@@ -1,0 +1,93 @@
+"""Shared fixtures: a small labelled data set and the local reference model serving it.
+
+The reference model is trained on synthetic sentences whose class is given by
+their vocabulary, so which cases it gets right is known by construction: a case
+written with sport words but labelled ``tech`` is a misprediction.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+SEPARATOR = "\n\n###\n\n"
+VOCABULARY = {
+    "sport": ["goal", "match", "striker", "league", "coach", "stadium", "penalty", "referee"],
+    "tech": ["software", "chip", "laptop", "network", "browser", "server", "robot", "app"],
+    "politics": ["minister", "vote", "election", "party", "senate", "policy", "campaign", "law"],
+}
+FILLER = ["the", "a", "today", "new", "big", "after", "with", "over"]
+
+
+def sentence(label: str, rng: random.Random, words: int = 8) -> str:
+    chosen = [rng.choice(VOCABULARY[label]) for _ in range(words // 2)]
+    chosen += [rng.choice(FILLER) for _ in range(words - len(chosen))]
+    rng.shuffle(chosen)
+    return " ".join(chosen)
+
+
+def training_lines(per_class: int = 30, seed: int = 1) -> list[dict[str, str]]:
+    rng = random.Random(seed)
+    return [
+        {"prompt": sentence(label, rng) + SEPARATOR, "completion": " " + label}
+        for _ in range(per_class)
+        for label in VOCABULARY
+    ]
+
+
+def validation_lines(per_class: int = 4, seed: int = 2) -> list[dict[str, object]]:
+    """Cases the reference model answers right: ``<label>-<n>`` ids."""
+    rng = random.Random(seed)
+    lines: list[dict[str, object]] = []
+    for label in VOCABULARY:
+        for n in range(per_class):
+            text = " ".join(rng.choice(VOCABULARY[label]) for _ in range(6))
+            lines.append(
+                {"id": f"{label}-{n}", "prompt": text + SEPARATOR, "completion": " " + label}
+            )
+    return lines
+
+
+def write_jsonl(path: Path, lines: list[dict[str, object]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def training_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_jsonl(tmp_path_factory.mktemp("train") / "train.jsonl", training_lines())
+
+
+@pytest.fixture(scope="session")
+def classifier(training_file: Path):
+    from pytest_ftclass.reference import ReferenceClassifier
+
+    return ReferenceClassifier.from_file(training_file)
+
+
+@pytest.fixture
+def reference_server(classifier) -> Iterator[object]:
+    """The reference model on 127.0.0.1 answering for any model id (a fresh request log)."""
+    from pytest_ftclass.reference import ReferenceServer
+
+    with ReferenceServer(lambda model: classifier) as server:
+        yield server
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester, training_file: Path) -> pytest.Pytester:
+    """A pytester directory with an ini pointing the local model at the training file."""
+    pytester.makeini(
+        f"""
+        [pytest]
+        ft_reference_train = {training_file.as_posix()}
+        """
+    )
+    return pytester
