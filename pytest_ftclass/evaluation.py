@@ -108,8 +108,9 @@ class Evaluation:
         path = self.recorder.path_for(group.source, group.model)
         try:
             client = self.client_options(group.model)
-        except RuntimeError as err:
-            return {case.id: Prediction.failed(str(err)) for case in pending}
+        except (RuntimeError, KeyError) as err:
+            message = err.args[0] if err.args else str(err)
+            return {case.id: Prediction.failed(str(message)) for case in pending}
         options = RequestOptions(
             separator=settings.separator,
             stop=settings.stop,
@@ -167,6 +168,7 @@ class Evaluation:
             return None
         if self.recorder.replay_only:
             return UNUSED_BASE_URL
+        self._resolve_local(model)  # trains it now, or raises KeyError saying why it can't
         return self._local_server().base_url
 
     def training_file(self, model: str) -> Path:

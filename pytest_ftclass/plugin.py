@@ -24,7 +24,7 @@ aggregates with and without pytest-xdist.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -215,19 +215,19 @@ def ft_prediction(request: pytest.FixtureRequest, ft_case: Case) -> Any:
     return prediction
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    report: pytest.TestReport = outcome.get_result()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    # The outcome goes into the case's result before the report leaves this process.
     for name, value in report.user_properties:
         if name == PROPERTY and isinstance(value, dict):
             if report.when == "setup" and report.failed:
                 value["outcome"] = "error"
             elif report.when == "call":
-                if isinstance(item, CaseItem):
-                    value["outcome"] = item.outcome
-                else:
-                    value["outcome"] = report.outcome
+                value["outcome"] = item.outcome if isinstance(item, CaseItem) else report.outcome
+    return report
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:

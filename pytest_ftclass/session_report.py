@@ -35,12 +35,8 @@ class ReportCollector:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for name, value in report.user_properties:
             if name == PROPERTY and isinstance(value, dict):
-                data = dict(value)
-                if report.when == "setup" and report.failed:
-                    data["outcome"] = "error"
-                elif report.when == "call" and not data.get("outcome"):
-                    data["outcome"] = report.outcome
-                self.results[report.nodeid] = data
+                # later phases carry the outcome; the last one seen wins
+                self.results[report.nodeid] = dict(value)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         path = getattr(report, "fspath", None)

@@ -12,7 +12,22 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 
+# Import the heavy modules once, here: pytester's in-process runs forget every
+# module first imported inside them, and would import (and rewrite) them again.
+import hypothesis  # noqa: F401
+import jinja2  # noqa: F401
+import openai  # noqa: F401
+import pandas  # noqa: F401
 import pytest
+import sklearn.feature_extraction.text
+import sklearn.linear_model
+import sklearn.metrics  # noqa: F401
+import vcr  # noqa: F401
+
+import pytest_ftclass.evaluation
+import pytest_ftclass.reference
+import pytest_ftclass.report
+import pytest_ftclass.session_report  # noqa: F401
 
 pytest_plugins = ["pytester"]
 

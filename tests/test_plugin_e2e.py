@@ -411,3 +411,50 @@ def test_cases_path_relative_to_rootdir(suite: pytest.Pytester) -> None:
     result = suite.runpytest("--collect-only", "-q")
     result.stdout.fnmatch_lines(["sub/dir/valid.cases.jsonl::sport-0"])
     assert Path(suite.path / "sub").is_dir()
+
+
+def test_replay_opens_no_socket(suite: pytest.Pytester, reference_server, monkeypatch) -> None:
+    import socket
+
+    write_jsonl(suite.path / "valid.cases.jsonl", validation_lines())
+    suite.runpytest(
+        f"--ft-model={COMPLETIONS_MODEL}",
+        f"--ft-base-url={reference_server.base_url}",
+        "--ft-record-mode=once",
+    ).assert_outcomes(passed=12)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("replay opened a socket")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    suite.runpytest(f"--ft-model={COMPLETIONS_MODEL}").assert_outcomes(passed=12)
+    # also for a request that is missing: an error, still no socket
+    write_jsonl(
+        suite.path / "more.cases.jsonl",
+        [{"id": "new", "prompt": "goal" + SEPARATOR, "completion": " sport"}],
+    )
+    result = suite.runpytest(f"--ft-model={COMPLETIONS_MODEL}")
+    result.assert_outcomes(passed=12, errors=1)
+    assert "replay opened a socket" not in result.stdout.str()
+
+
+def test_last_failed_reruns_only_those_cases(suite: pytest.Pytester, reference_server) -> None:
+    lines = validation_lines(per_class=2)
+    lines.append(
+        {"id": "vip", "prompt": "goal match" + SEPARATOR, "completion": " tech", "critical": True}
+    )
+    write_jsonl(suite.path / "valid.cases.jsonl", lines)
+    args = [f"--ft-model={COMPLETIONS_MODEL}", f"--ft-base-url={reference_server.base_url}"]
+    suite.runpytest(*args, "--ft-record-mode=once").assert_outcomes(passed=6, failed=1)
+    reference_server.reset_log()
+    rerun = suite.runpytest(*args, "--ft-record-mode=new_episodes", "--lf")
+    rerun.assert_outcomes(failed=1)
+    assert reference_server.requests == []  # answered from the cassette's full page
+
+
+def test_local_model_without_training_file_says_so(pytester: pytest.Pytester) -> None:
+    write_jsonl(pytester.path / "valid.cases.jsonl", validation_lines(per_class=1))
+    result = pytester.runpytest("--ft-record-mode=once")
+    result.assert_outcomes(errors=3)
+    result.stdout.fnmatch_lines(["*model 'local' needs a training file: set ft_reference_train*"])
