@@ -53,7 +53,7 @@ def test_csv_with_configurable_columns(tmp_path: Path) -> None:
         'body,klass,id,tags\n"multi\nline text",spam,m1,x;y\nhello,ham,,\n',
     )
     cases = load_cases(path, text_column="body", label_column="klass")
-    assert [(c.id, c.label, c.tags) for c in cases][0] == ("m1", "spam", ("x", "y"))
+    assert (cases[0].id, cases[0].label, cases[0].tags) == ("m1", "spam", ("x", "y"))
     assert cases[0].input == "multi\nline text"
     assert cases[1].line == 4 and cases[1].id.startswith("case-")
 
@@ -81,7 +81,8 @@ def test_fallback_id_depends_on_content_not_position(tmp_path: Path) -> None:
 def test_bom_and_crlf_are_accepted(tmp_path: Path) -> None:
     path = tmp_path / "v.jsonl"
     path.write_bytes(
-        b'\xef\xbb\xbf{"prompt": "a", "completion": " x"}\r\n{"prompt": "b", "completion": " y"}\r\n'
+        b'\xef\xbb\xbf{"prompt": "a", "completion": " x"}\r\n'
+        b'{"prompt": "b", "completion": " y"}\r\n'
     )
     assert [c.label for c in load_cases(path)] == ["x", "y"]
 
@@ -107,7 +108,8 @@ def test_bom_and_crlf_are_accepted(tmp_path: Path) -> None:
         ('{"prompt": "a", "completion": " x", "critical": "maybe"}\n', 1, "'critical' must be"),
         ('{"prompt": "a", "completion": " x", "id": [1]}\n', 1, "'id' must be a string"),
         (
-            '{"id": "d", "prompt": "a", "completion": " x"}\n{"id": "d", "prompt": "b", "completion": " x"}\n',
+            '{"id": "d", "prompt": "a", "completion": " x"}\n'
+            '{"id": "d", "prompt": "b", "completion": " x"}\n',
             2,
             "duplicate id 'd'",
         ),
