@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from .gate import Bound
+
 if TYPE_CHECKING:
     import pytest
 
@@ -105,6 +107,46 @@ SETTINGS: dict[str, Setting] = {
         Setting("ft_text_column", "CSV/DataFrame column holding the input text", "text"),
         Setting("ft_label_column", "CSV/DataFrame column holding the label", "label"),
         Setting("ft_report", "write the JSON and HTML reports", True, kind="bool"),
+        Setting(
+            "ft_min",
+            "gate: METRIC=BOUND the metric must reach, e.g. accuracy=0.95 or recall[spam]=0.98 "
+            "(repeatable)",
+            (),
+            kind="linelist",
+        ),
+        Setting(
+            "ft_max",
+            "gate: METRIC=BOUND the metric must not exceed, e.g. log_loss=0.3 (repeatable)",
+            (),
+            kind="linelist",
+        ),
+        Setting(
+            "ft_max_errors", "gate: API or parse errors allowed (0 when a gate is set)", kind="int"
+        ),
+        Setting(
+            "ft_baseline", "gate: JSON report of an earlier run to compare against", kind="path"
+        ),
+        Setting(
+            "ft_max_drop",
+            "gate: METRIC=DROP allowed below the baseline, e.g. accuracy=0.01 (repeatable)",
+            (),
+            kind="linelist",
+        ),
+        Setting(
+            "ft_save_baseline", "write this run's JSON report to PATH as a baseline", kind="path"
+        ),
+        Setting(
+            "ft_significance",
+            "gate: a drop or a worse comparison fails only when significant at this level",
+            kind="float",
+        ),
+        Setting("ft_compare", "also ask every case of --ft-model of this second model"),
+        Setting(
+            "ft_gate_compare",
+            "gate: fail when the --ft-compare model is significantly worse",
+            False,
+            kind="bool",
+        ),
     )
 }
 
@@ -158,6 +200,15 @@ class Settings:
     text_column: str = "text"
     label_column: str = "label"
     report: bool = True
+    min: tuple[Bound, ...] = ()
+    max: tuple[Bound, ...] = ()
+    max_errors: int | None = None
+    baseline: Path | None = None
+    max_drop: tuple[Bound, ...] = ()
+    save_baseline: Path | None = None
+    significance: float | None = None
+    compare: str | None = None
+    gate_compare: bool = False
     rootdir: Path = field(default_factory=Path.cwd)
 
 
@@ -187,6 +238,28 @@ def resolve_settings(config: pytest.Config) -> Settings:
             )
     if values["max_retries"] < 0:
         raise pytest.UsageError("pytest-ftclass: ft_max_retries must not be negative")
+    for key in ("min", "max", "max_drop"):
+        try:
+            values[key] = tuple(Bound.parse(text) for text in values[key])
+        except ValueError as err:
+            raise pytest.UsageError(
+                f"pytest-ftclass: --ft-{key.replace('_', '-')}: {err}"
+            ) from None
+    if values["max_errors"] is not None and values["max_errors"] < 0:
+        raise pytest.UsageError("pytest-ftclass: ft_max_errors must not be negative")
+    significance = values["significance"]
+    if significance is not None and not 0 < significance < 1:
+        raise pytest.UsageError(
+            f"pytest-ftclass: ft_significance must be between 0 and 1, got {significance}"
+        )
+    if values["baseline"] is not None and not values["baseline"].is_file():
+        raise pytest.UsageError(
+            f"pytest-ftclass: baseline report {values['baseline']} does not exist"
+        )
+    if values["max_drop"] and values["baseline"] is None:
+        raise pytest.UsageError("pytest-ftclass: --ft-max-drop needs --ft-baseline")
+    if values["gate_compare"] and not values["compare"]:
+        raise pytest.UsageError("pytest-ftclass: --ft-gate-compare needs --ft-compare=MODEL")
     return Settings(rootdir=config.rootpath, **values)
 
 

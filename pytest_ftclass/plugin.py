@@ -68,10 +68,23 @@ class RunState:
         self.planned = True
 
     def model_of(self, item: pytest.Item) -> str:
+        if isinstance(item, CaseItem):
+            return item.model
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "ft_model" in callspec.params:
+            return str(callspec.params["ft_model"])
         marker = item.get_closest_marker("ft_cases")
         if marker is not None and marker.kwargs.get("model"):
             return str(marker.kwargs["model"])
         return self.settings.model
+
+    @property
+    def models(self) -> list[str]:
+        """The models every case is asked of: ``--ft-model``, then ``--ft-compare``."""
+        compare = self.settings.compare
+        return [self.settings.model] + (
+            [compare] if compare and compare != self.settings.model else []
+        )
 
     def result_for(self, item: pytest.Item, case: Case) -> tuple[Any, dict[str, Any]]:
         """Fetch the prediction of ``case`` and record its CaseResult on ``item``."""
@@ -193,6 +206,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         cases = [_replace(case, critical=True) for case in cases]
     state.sources[name] = cases
     metafunc.parametrize("ft_case", cases, ids=[case.id for case in cases])
+    if "model" not in marker.kwargs and len(state.models) > 1:
+        metafunc.parametrize("ft_model", state.models, ids=[model_label(m) for m in state.models])
+
+
+def model_label(model: str) -> str:
+    """A model id as it shows in a test id (``::`` would read as a node separator)."""
+    return model.replace("::", ":")
 
 
 def _replace(case: Case, **changes: Any) -> Case:
@@ -208,7 +228,14 @@ def ft_case(request: pytest.FixtureRequest) -> Case:
 
 
 @pytest.fixture
-def ft_prediction(request: pytest.FixtureRequest, ft_case: Case) -> Any:
+def ft_model(request: pytest.FixtureRequest) -> str:
+    """The id of the model this test asks (``--ft-model``, marker ``model=``, ``--ft-compare``)."""
+    state: RunState = request.config.stash[STATE]
+    return state.model_of(request.node)
+
+
+@pytest.fixture
+def ft_prediction(request: pytest.FixtureRequest, ft_case: Case, ft_model: str) -> Any:
     """The model's :class:`~pytest_ftclass.results.Prediction` for ``ft_case``."""
     state: RunState = request.config.stash[STATE]
     prediction, _ = state.result_for(request.node, ft_case)
@@ -260,16 +287,20 @@ class CaseFile(pytest.File):
         except CaseSourceError as err:
             raise self.CollectError(str(err)) from None
         state.sources[name] = cases
+        models = state.models
         for case in cases:
-            yield CaseItem.from_parent(self, name=case.id, case=case)
+            for model in models:
+                item_name = case.id if len(models) == 1 else f"{case.id}[{model_label(model)}]"
+                yield CaseItem.from_parent(self, name=item_name, case=case, model=model)
 
 
 class CaseItem(pytest.Item):
     """One case of a case file: passes when the model names its label."""
 
-    def __init__(self, *, case: Case, **kwargs: Any) -> None:
+    def __init__(self, *, case: Case, model: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.case = case
+        self.model = model
         self.outcome = ""
         self.result: dict[str, Any] = {}
         if case.critical:

@@ -31,12 +31,17 @@ class ReportCollector:
         self.report: dict[str, Any] | None = None
         self.written: list[Path] = []
         self.sources: dict[str, Path] = {}
+        self.failed: set[str] = set()
+        self.gate: Any = None
+        self.comparison: dict[str, Any] | None = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for name, value in report.user_properties:
             if name == PROPERTY and isinstance(value, dict):
                 # later phases carry the outcome; the last one seen wins
                 self.results[report.nodeid] = dict(value)
+        if report.failed:
+            self.failed.add(report.nodeid)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         path = getattr(report, "fspath", None)
@@ -52,12 +57,65 @@ class ReportCollector:
 
         results = [CaseResult.from_dict(data) for data in self.results.values()]
         self.report = build_report(results, self.metadata(session, results))
-        if self.settings.report:
-            directory = self.settings.report_dir
+        self.gate = self.judge(session, self.report)
+        settings = self.settings
+        if settings.compare:
+            from .compare import compare_results, split_by_model
+
+            results_a, results_b = split_by_model(results, settings.model, settings.compare)
+            self.comparison = compare_results(
+                results_a, results_b, name_a=settings.model, name_b=settings.compare
+            )
+        if settings.report:
+            directory = settings.report_dir
             json_path, html_path = directory / JSON_NAME, directory / HTML_NAME
             write_json_report(self.report, json_path)
             write_html_report(self.report, html_path)
             self.written = [json_path, html_path]
+            if self.comparison is not None:
+                from .compare import write_comparison
+
+                self.written += write_comparison(self.comparison, directory)
+        if settings.save_baseline is not None:
+            self.written.append(write_json_report(self.report, settings.save_baseline))
+
+    def judge(self, session: pytest.Session, report: dict[str, Any]) -> Any:
+        """Evaluate the gate, record it in the report and set the exit status from it."""
+        from .gate import GateConfig, evaluate_gate
+
+        settings = self.settings
+        baseline = None
+        if settings.baseline is not None:
+            from .report import load_report
+
+            baseline = load_report(settings.baseline)
+        config = GateConfig(
+            minimums=settings.min,
+            maximums=settings.max,
+            max_errors=settings.max_errors,
+            max_drops=settings.max_drop,
+            baseline=baseline,
+            significance=settings.significance,
+            compare_model=settings.compare,
+            gate_compare=settings.gate_compare,
+        )
+        gate = evaluate_gate(report, config)
+        report["gate"] = gate.to_dict()
+        if gate.configured:
+            if not gate.passed:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            elif (
+                session.exitstatus == pytest.ExitCode.TESTS_FAILED and self._only_budgeted_errors()
+            ):
+                # The gate passed and every failure was an API/parse error within its budget.
+                session.exitstatus = pytest.ExitCode.OK
+        return gate
+
+    def _only_budgeted_errors(self) -> bool:
+        prediction_errors = {
+            nodeid for nodeid, data in self.results.items() if data.get("outcome") == "error"
+        }
+        return bool(self.failed) and self.failed <= prediction_errors
 
     def metadata(self, session: pytest.Session, results: list[Any]) -> dict[str, Any]:
         from . import __version__
@@ -95,8 +153,40 @@ class ReportCollector:
         terminalreporter.section("ftclass")
         for line in summary_lines(self.report):
             terminalreporter.write_line(line)
+        if self.comparison is not None:
+            from .compare import summary_lines as comparison_lines
+
+            terminalreporter.section("ftclass comparison")
+            for line in comparison_lines(self.comparison):
+                terminalreporter.write_line(line)
+        self._write_gate(terminalreporter)
         for path in self.written:
             terminalreporter.write_line(f"report written to {_display_path(path, Path.cwd())}")
+
+    def _write_gate(self, terminalreporter: Any) -> None:
+        gate = self.gate
+        if gate is None:
+            return
+        if not gate.configured:
+            if gate.verdicts:
+                terminalreporter.section("ftclass gate")
+                for verdict in gate.verdicts:
+                    terminalreporter.write_line(verdict.describe())
+            terminalreporter.write_line(
+                "no quality gate configured: the exit status only reflects failed and errored "
+                "items (set --ft-min, --ft-max, --ft-max-errors, --ft-baseline, --ft-gate-compare)"
+            )
+            return
+        terminalreporter.section("ftclass gate", red=not gate.passed, green=gate.passed)
+        for verdict in gate.verdicts:
+            if not verdict.passed or terminalreporter.verbosity > 0:
+                terminalreporter.write_line(verdict.describe(), red=not verdict.passed)
+        if gate.passed:
+            terminalreporter.write_line(f"gate passed ({len(gate.verdicts)} criteria)", green=True)
+        else:
+            terminalreporter.write_line(
+                f"gate FAILED: {len(gate.failures)} of {len(gate.verdicts)} criteria", red=True
+            )
 
 
 def _file_digest(path: Path) -> str:
