@@ -42,8 +42,32 @@ def base_model(model: str) -> str:
 
 
 def is_local_model(model: str) -> bool:
-    """Whether ``model`` names the embedded local reference model (``local`` or ``local:…``)."""
-    return model == LOCAL_MODEL or model.startswith(LOCAL_MODEL + ":")
+    """Whether ``model`` names the local reference model: ``local``, ``local:…``, ``local@…``."""
+    return model == LOCAL_MODEL or model.startswith((LOCAL_MODEL + ":", LOCAL_MODEL + "@"))
+
+
+def parse_local_model(model: str) -> tuple[str | None, float]:
+    """(training file or ``None`` for the configured one, share of it used) of a local model id.
+
+    ``local`` is trained on ``ft_reference_train``; ``local:PATH`` on PATH;
+    a suffix ``@FRACTION`` keeps that share of the training file (a weaker model).
+
+    >>> parse_local_model("local:data/train.jsonl@0.1")
+    ('data/train.jsonl', 0.1)
+    >>> parse_local_model("local")
+    (None, 1.0)
+    """
+    rest = model[len(LOCAL_MODEL) :]
+    fraction = 1.0
+    if "@" in rest:
+        rest, _, share = rest.rpartition("@")
+        try:
+            fraction = float(share)
+        except ValueError:
+            raise ValueError(f"model {model!r}: {share!r} after '@' is not a number") from None
+        if not 0 < fraction <= 1:
+            raise ValueError(f"model {model!r}: the share after '@' must be in (0, 1]")
+    return (rest[1:] if rest.startswith(":") else None), fraction
 
 
 def infer_endpoint(model: str, configured: str = "auto", case_format: str = "prompt") -> Endpoint:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .cases import Case
-from .endpoints import LOCAL_MODEL, infer_endpoint, is_local_model
+from .endpoints import infer_endpoint, is_local_model, parse_local_model
 from .options import Settings
 from .predict import ClientOptions, RequestOptions, describe_api_error, predict
 from .recording import Recorder, is_missing_from_cassette, missing_message
@@ -171,24 +171,28 @@ class Evaluation:
         self._resolve_local(model)  # trains it now, or raises KeyError saying why it can't
         return self._local_server().base_url
 
-    def training_file(self, model: str) -> Path:
-        """The training file of a local reference model id (``local`` or ``local:PATH``)."""
-        if model == LOCAL_MODEL:
+    def training_file(self, model: str) -> tuple[Path, float]:
+        """Training file and share of it for a local model id (see ``parse_local_model``)."""
+        try:
+            path, fraction = parse_local_model(model)
+        except ValueError as err:
+            raise KeyError(str(err)) from None
+        if path is None:
             if self.settings.reference_train is None:
-                raise KeyError("model 'local' needs a training file: set ft_reference_train")
-            return self.settings.reference_train
-        return (self.settings.rootdir / model.split(":", 1)[1]).resolve()
+                raise KeyError(f"model {model!r} needs a training file: set ft_reference_train")
+            return self.settings.reference_train, fraction
+        return (self.settings.rootdir / path).resolve(), fraction
 
     def _resolve_local(self, model: str) -> Any:
         from .reference import ReferenceClassifier
 
         if not is_local_model(model):
             raise KeyError(model)
-        path = self.training_file(model)
         if model not in self._classifiers:
+            path, fraction = self.training_file(model)
             if not path.is_file():
                 raise KeyError(f"training file {path} of model {model!r} does not exist")
-            self._classifiers[model] = ReferenceClassifier.from_file(path)
+            self._classifiers[model] = ReferenceClassifier.from_file(path, fraction=fraction)
         return self._classifiers[model]
 
     def _local_server(self) -> Any:

@@ -43,6 +43,13 @@ def test_example_suite_replays_offline_and_writes_reports(tmp_path: Path) -> Non
     assert {c["endpoint"] for c in cases} == {"completions", "chat"}
     binary = [c for c in cases if c["source"] == "data/bbc_sport.valid.csv"]
     assert {c["expected"] for c in binary} == {"sport", "other"}
+    assert report["gate"]["configured"] and report["gate"]["passed"]
+    comparison = json.loads((tmp_path / "ftclass-compare.json").read_text(encoding="utf-8"))
+    assert comparison["model_b"] == "local@0.1"
+    assert {s["source"] for s in comparison["sources"]} == {
+        "data/bbc_topic.cases.jsonl",
+        "data/bbc_topic_chat.cases.jsonl",
+    }
     # every task's accuracy is what its own cases say
     for task in report["tasks"]:
         own = [c for c in cases if f"{c['source']} @ {c['model']}" == task["task"]]
