@@ -37,9 +37,10 @@ def test_example_suite_replays_offline_and_writes_reports(tmp_path: Path) -> Non
     assert report["metadata"]["record_mode"] == "none"
     cases = report["cases"]
     assert not [c for c in cases if c["error"]]
-    by_task = Counter(c["source"] for c in cases)
-    assert by_task["data/bbc_topic.cases.jsonl"] >= 200
-    assert by_task["data/bbc_topic_chat.cases.jsonl"] == 60
+    by_task = Counter((c["source"], c["model"]) for c in cases)
+    assert by_task["data/bbc_topic.cases.jsonl", "local"] >= 200
+    assert by_task["data/bbc_topic_chat.cases.jsonl", "local"] == 60
+    assert by_task["data/bbc_topic_chat.cases.jsonl", "local@0.1"] == 60
     assert {c["endpoint"] for c in cases} == {"completions", "chat"}
     binary = [c for c in cases if c["source"] == "data/bbc_sport.valid.csv"]
     assert {c["expected"] for c in binary} == {"sport", "other"}
