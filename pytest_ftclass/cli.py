@@ -9,8 +9,26 @@ Subcommands:
     port), for ``OPENAI_BASE_URL`` or ``openai.OpenAI(base_url=...)``; only
     ``--model-id`` is served, any other model id gets a 404.
 
+``ftclass lint TRAIN [--valid FILE] [--model ID] [--max-tokens N] [--json]``
+    Check fine-tuning data before training on it (:mod:`pytest_ftclass.lint`):
+    a table of findings (severity, check, count, example lines), or JSON with
+    ``--json``.  Exit status 1 when there is an error, else 0.
+
+``ftclass prepare FILE [--valid-fraction F] [--seed N] [--separator S] [--max-tokens N]``
+    Fix what can be fixed and split into ``FILE_prepared_train.jsonl`` and
+    ``FILE_prepared_valid.jsonl`` (:mod:`pytest_ftclass.prepare`); prints what it did.
+
 >>> main(["serve", "--train", "does-not-exist.jsonl"])
 2
+>>> main(["lint", "does-not-exist.jsonl", "--json"])  # doctest: +ELLIPSIS
+{...
+1
+
+``ftclass compare A.json B.json [--out DIR] [--gate] [--significance 0.05]``
+    Two JSON reports side by side, cases paired by source and id
+    (:mod:`pytest_ftclass.compare`): writes ``ftclass-compare.json`` and
+    ``.html`` into ``--out`` (default: beside B) and prints the summary.  With
+    ``--gate``, exit status 1 when B is significantly worse than A.
 
 Each subcommand is a ``_add_NAME(subparsers)`` function that registers its
 arguments and sets ``handler`` to a function taking the parsed namespace and
@@ -38,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_serve(subparsers)
+    _add_lint(subparsers)
+    _add_prepare(subparsers)
+    _add_compare(subparsers)
     return parser
 
 
@@ -131,5 +152,147 @@ def _stop_on_sigterm() -> Any:
         return None
 
 
+# -- lint ----------------------------------------------------------------------------
+
+
+def _add_lint(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    lint = subparsers.add_parser(
+        "lint",
+        help="check fine-tuning data for classification before training on it",
+        description=(
+            "Check a fine-tuning training file (and its validation file) for what makes "
+            "classification fine-tunes fail. Exit status 1 when there is an error."
+        ),
+    )
+    lint.add_argument("train", metavar="TRAIN", help="training file (.jsonl)")
+    lint.add_argument("--valid", metavar="VALID", help="validation file (.jsonl)")
+    lint.add_argument(
+        "--model", help="model id: its tokenizer and context limit (default: cl100k_base, 4096)"
+    )
+    lint.add_argument(
+        "--max-tokens", type=int, metavar="N", help="token limit per example (default: the model's)"
+    )
+    lint.add_argument("--json", action="store_true", help="print the report as JSON")
+    lint.set_defaults(handler=_lint)
+
+
+def _lint(args: argparse.Namespace) -> int:
+    import json
+
+    from pytest_ftclass.lint import format_report, lint_files
+
+    report = lint_files(args.train, args.valid, args.model, max_tokens=args.max_tokens)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print(format_report(report))
+    return report.exit_status
+
+
+# -- prepare -------------------------------------------------------------------------
+
+
+def _add_prepare(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    prepare = subparsers.add_parser(
+        "prepare",
+        help="fix a fine-tuning file and split it into training and validation files",
+        description=(
+            "Fix what lint finds and can be fixed (separator, leading space, stop sequence, "
+            "duplicates, long examples, unreadable lines) and write a stratified, "
+            "deterministic split to FILE_prepared_train.jsonl and FILE_prepared_valid.jsonl."
+        ),
+    )
+    prepare.add_argument("file", metavar="FILE", help="fine-tuning file (.jsonl or .csv)")
+    prepare.add_argument(
+        "--valid-fraction",
+        type=float,
+        default=0.1,
+        metavar="F",
+        help="share of each class for validation (default: 0.1)",
+    )
+    prepare.add_argument("--seed", type=int, default=0, help="seed of the split (default: 0)")
+    prepare.add_argument(
+        "--separator",
+        help="prompt separator, \\n escapes allowed (default: the one most prompts end in, "
+        "else \\n\\n###\\n\\n)",
+    )
+    prepare.add_argument(
+        "--max-tokens", type=int, metavar="N", help="drop longer examples (default: the model's)"
+    )
+    prepare.add_argument("--model", help="model id: its tokenizer and context limit")
+    prepare.set_defaults(handler=_prepare)
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from pytest_ftclass.options import unescape
+    from pytest_ftclass.prepare import prepare_file
+
+    separator = unescape(args.separator) if args.separator is not None else None
+    try:
+        result = prepare_file(
+            args.file,
+            valid_fraction=args.valid_fraction,
+            seed=args.seed,
+            separator=separator,
+            max_tokens=args.max_tokens,
+            model=args.model,
+        )
+    except ValueError as err:
+        print(f"ftclass prepare: error: {err}", file=sys.stderr)
+        return 2
+    print(result.summary())
+    return 0
+
+
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# -- compare -------------------------------------------------------------------------
+
+
+def _add_compare(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    compare = subparsers.add_parser(
+        "compare",
+        help="compare two JSON reports (two fine-tunes on the same cases)",
+        description="Pair the cases of two JSON reports by source and id and compare the runs.",
+    )
+    compare.add_argument("report_a", help="JSON report of model A (e.g. production)")
+    compare.add_argument("report_b", help="JSON report of model B (e.g. the candidate)")
+    compare.add_argument("--out", help="directory for ftclass-compare.json/.html (default: B's)")
+    compare.add_argument(
+        "--gate", action="store_true", help="exit 1 when B is significantly worse than A"
+    )
+    compare.add_argument("--significance", type=float, default=0.05, help="level of the test")
+    compare.set_defaults(handler=_compare)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .compare import compare_reports, summary_lines, write_comparison
+    from .report import load_report
+
+    try:
+        report_a, report_b = load_report(args.report_a), load_report(args.report_b)
+    except (OSError, ValueError) as err:
+        print(f"ftclass compare: {err}", file=sys.stderr)
+        return 2
+    comparison = compare_reports(report_a, report_b)
+    out = Path(args.out) if args.out else Path(args.report_b).parent
+    for line in summary_lines(comparison):
+        print(line)
+    for path in write_comparison(comparison, out):
+        print(f"written: {path}")
+    if args.gate:
+        worse = [
+            s["source"]
+            for s in comparison["sources"]
+            if s["paired"]["a_only"] > s["paired"]["b_only"]
+            and s["paired"]["p_b_worse"] < args.significance
+        ]
+        if worse:
+            print(f"B is significantly worse on: {', '.join(worse)}", file=sys.stderr)
+            return 1
+    return 0
+

@@ -26,9 +26,12 @@ from .options import Settings
 from .predict import ClientOptions, RequestOptions, describe_api_error, predict
 from .recording import Recorder, is_missing_from_cassette, missing_message
 from .results import CaseResult, Prediction
+from .shared_predictions import SharedPredictions
 
 #: Base URL used for the local model when nothing is sent (replay only): never contacted.
 UNUSED_BASE_URL = "http://127.0.0.1:9/v1"
+#: Full rounds of requests (batch size × concurrency cases each) fetched together.
+WINDOW_ROUNDS = 4
 PLACEHOLDER_KEY = "sk-ftclass-placeholder"
 
 
@@ -42,13 +45,20 @@ class Group:
     source_cases: list[Case]
     labels: list[str]
     selected: dict[str, Case] = field(default_factory=dict)
+    position: dict[str, int] = field(default_factory=dict)
 
 
 class Evaluation:
     """Fetches and keeps the predictions of one run."""
 
-    def __init__(self, settings: Settings, environ: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        environ: dict[str, str] | None = None,
+        shared: SharedPredictions | None = None,
+    ) -> None:
         self.settings = settings
+        self.shared = shared
         self.environ = dict(os.environ if environ is None else environ)
         self.recorder = Recorder(
             settings.cassette_dir, settings.record_mode, keep_prompts=settings.cassette_prompts
@@ -84,23 +94,48 @@ class Evaluation:
 
     # -- predictions ------------------------------------------------------
     def prediction(self, source: str, model: str, case: Case) -> Prediction:
-        """The prediction for ``case``, fetching its whole group on first use."""
+        """The prediction for ``case``, fetching the window of its group it lies in on first use."""
         key = (source, model, case.id)
         if key not in self.predictions:
             group = self.group_of(source, model, case)
             group.selected.setdefault(case.id, case)
-            self._fetch(group)
+            self._fetch(group, self._window(group, case))
         return self.predictions[key]
 
-    def _fetch(self, group: Group) -> None:
+    def _window(self, group: Group, case: Case) -> list[Case]:
+        """The selected cases fetched together with ``case``.
+
+        The group's source is cut into windows of ``WINDOW_ROUNDS`` rounds of full
+        batches at full concurrency (whole Completions pages), so requests go out
+        many at once while results, and the partial report of an interrupted run,
+        arrive window by window.  Cases that are not in the source go together.
+        """
+        if not group.position:
+            group.position = {c.id: i for i, c in enumerate(group.source_cases)}
+        size = self.settings.batch_size * self.settings.concurrency * WINDOW_ROUNDS
+        index = group.position.get(case.id)
+        if index is None:
+            return [c for c in group.selected.values() if c.id not in group.position]
+        start = index - index % size
+        return [
+            c
+            for c in group.selected.values()
+            if start <= group.position.get(c.id, -1) < start + size
+        ]
+
+    def _fetch(self, group: Group, window: list[Case]) -> None:
         pending = [
-            case
-            for case in group.selected.values()
-            if (group.source, group.model, case.id) not in self.predictions
+            case for case in window if (group.source, group.model, case.id) not in self.predictions
         ]
         if not pending:
             return
-        for case_id, prediction in self._predict_group(group, pending).items():
+        if self.shared is None:
+            fetched = self._predict_group(group, pending)
+        else:
+            ids = "\n".join(sorted(case.id for case in pending))
+            key = "\n".join((group.source, group.model, group.endpoint, ids))
+            fetched = self.shared.fetch_once(key, lambda: self._predict_group(group, pending))
+        for case_id, prediction in fetched.items():
             self.predictions[(group.source, group.model, case_id)] = prediction
 
     def _predict_group(self, group: Group, pending: list[Case]) -> dict[str, Prediction]:

@@ -108,6 +108,12 @@ SETTINGS: dict[str, Setting] = {
         Setting("ft_label_column", "CSV/DataFrame column holding the label", "label"),
         Setting("ft_report", "write the JSON and HTML reports", True, kind="bool"),
         Setting(
+            "ft_lint",
+            "lint the case files (ftclass lint) before any request; errors stop the run",
+            False,
+            kind="bool",
+        ),
+        Setting(
             "ft_min",
             "gate: METRIC=BOUND the metric must reach, e.g. accuracy=0.95 or recall[spam]=0.98 "
             "(repeatable)",
@@ -200,6 +206,7 @@ class Settings:
     text_column: str = "text"
     label_column: str = "label"
     report: bool = True
+    lint: bool = False
     min: tuple[Bound, ...] = ()
     max: tuple[Bound, ...] = ()
     max_errors: int | None = None

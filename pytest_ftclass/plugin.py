@@ -34,6 +34,7 @@ from .cases import Case, CaseSourceError, load_cases
 from .options import Settings, add_options, resolve_settings
 
 PROPERTY = "ftclass"
+SHARED_DIR = "ftclass_shared_dir"
 
 
 class PredictionError(Exception):
@@ -49,11 +50,15 @@ class RunState:
 
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         from .evaluation import Evaluation
+        from .shared_predictions import SharedPredictions
 
         self.config = config
         self.settings = settings
-        self.evaluation = Evaluation(settings)
+        shared_dir = getattr(config, "workerinput", {}).get(SHARED_DIR)
+        shared = SharedPredictions(Path(shared_dir)) if shared_dir else None
+        self.evaluation = Evaluation(settings, shared=shared)
         self.sources: dict[str, list[Case]] = {}
+        self.source_paths: dict[str, Path] = {}
         self.planned = False
 
     def plan(self, items: list[pytest.Item]) -> None:
@@ -153,12 +158,56 @@ def pytest_configure(config: pytest.Config) -> None:
         collector = ReportCollector(state.settings)
         config.stash[COLLECTOR] = collector
         config.pluginmanager.register(collector, "ftclass-report")
+        if config.pluginmanager.hasplugin("xdist"):
+            config.pluginmanager.register(XdistHooks(), "ftclass-xdist")
+
+
+class XdistHooks:
+    """Controller side of pytest-xdist: one directory where workers share predictions."""
+
+    def __init__(self) -> None:
+        self.directory: str | None = None
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        if self.directory is None:
+            import tempfile
+
+            self.directory = tempfile.mkdtemp(prefix="ftclass-shared-")
+        node.workerinput[SHARED_DIR] = self.directory
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self.directory is not None:
+            import shutil
+
+            shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if state is not None:
         state.evaluation.close()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    state: RunState = session.config.stash[STATE]
+    if not state.settings.lint or not state.source_paths:
+        return
+    if hasattr(session.config, "workerinput"):
+        return  # linted where collection is complete: run `ftclass lint` before an xdist run
+    from .lint import format_report, lint_case_files
+
+    report = lint_case_files(sorted(set(state.source_paths.values())), state.settings.model)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.section("ftclass lint")
+        for line in format_report(report).splitlines():
+            reporter.write_line(line)
+    if report.errors:
+        pytest.exit(
+            f"ftclass lint: {len(report.errors)} error(s) in the case files; no request was sent",
+            returncode=pytest.ExitCode.INTERRUPTED,
+        )
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -194,6 +243,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if not path.is_absolute():
             path = metafunc.definition.path.parent / path
         name = source_name(path, metafunc.config.rootpath)
+        state.source_paths[name] = path
         source = path
     else:
         name = metafunc.definition.nodeid
@@ -287,6 +337,7 @@ class CaseFile(pytest.File):
         except CaseSourceError as err:
             raise self.CollectError(str(err)) from None
         state.sources[name] = cases
+        state.source_paths[name] = self.path
         models = state.models
         for case in cases:
             for model in models:

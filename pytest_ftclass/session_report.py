@@ -32,6 +32,7 @@ class ReportCollector:
         self.written: list[Path] = []
         self.sources: dict[str, Path] = {}
         self.failed: set[str] = set()
+        self.interrupted = False
         self.gate: Any = None
         self.comparison: dict[str, Any] | None = None
 
@@ -50,6 +51,7 @@ class ReportCollector:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
         if not self.results:
             return
         from .report import build_report, write_html_report, write_json_report
@@ -131,6 +133,7 @@ class ReportCollector:
             "models": models,
             "endpoints": endpoints,
             "record_mode": settings.record_mode,
+            "partial": self.interrupted,
             "base_url": _without_credentials(settings.base_url),
             "cassette_dir": _display_path(settings.cassette_dir, settings.rootdir),
             "case_files": {
@@ -147,10 +150,20 @@ class ReportCollector:
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.report is None:
+            if self.interrupted:
+                terminalreporter.section("ftclass (partial: interrupted)", yellow=True)
+                terminalreporter.write_line("interrupted before any case had its prediction")
             return
         from .report import summary_lines
 
-        terminalreporter.section("ftclass")
+        if self.interrupted:
+            terminalreporter.section("ftclass (partial: interrupted)", yellow=True)
+            terminalreporter.write_line(
+                f"PARTIAL: the run was interrupted; these metrics cover the "
+                f"{len(self.results)} cases that finished"
+            )
+        else:
+            terminalreporter.section("ftclass")
         for line in summary_lines(self.report):
             terminalreporter.write_line(line)
         if self.comparison is not None:

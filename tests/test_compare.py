@@ -76,3 +76,21 @@ def test_comparison_html_escapes_user_data() -> None:
     html = render_comparison_html(compare_results(run_a, run_b))
     assert "<script>x" not in html and "<img src=x" not in html
     assert "&lt;script&gt;x&lt;/script&gt;" in html
+
+
+def test_compare_command_pairs_two_reports(tmp_path, capsys) -> None:
+    from pytest_ftclass.cli import main
+    from pytest_ftclass.report import build_report, write_json_report
+
+    run_a = [result("A", str(i), "a", "a") for i in range(8)] + [result("A", "x", "b", "b")]
+    run_b = [result("B", str(i), "a", "b" if i < 6 else "a") for i in range(8)]
+    write_json_report(build_report(run_a, {}), tmp_path / "a.json")
+    write_json_report(build_report(run_b, {}), tmp_path / "b.json")
+    assert main(["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 0
+    out = capsys.readouterr().out
+    assert "6 only A right, 0 only B right" in out
+    assert "1 cases only in a: v.jsonl::x" in out
+    assert (tmp_path / "ftclass-compare.html").is_file()
+    gated = main(["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--gate"])
+    assert gated == 1  # one-sided p = 0.5 ** 6 < 0.05
+    assert main(["compare", str(tmp_path / "missing.json"), str(tmp_path / "b.json")]) == 2
