@@ -57,7 +57,9 @@ class ReportCollector:
         from .report import build_report, write_html_report, write_json_report
         from .results import CaseResult
 
-        results = [CaseResult.from_dict(data) for data in self.results.values()]
+        # Ordered by node id, so the report does not depend on the order reports arrived in
+        # (pytest-xdist interleaves them).
+        results = [CaseResult.from_dict(self.results[nodeid]) for nodeid in sorted(self.results)]
         self.report = build_report(results, self.metadata(session, results))
         self.gate = self.judge(session, self.report)
         settings = self.settings
