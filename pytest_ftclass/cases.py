@@ -36,6 +36,8 @@ import csv
 import hashlib
 import io
 import json
+import math
+import numbers
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -169,6 +171,10 @@ def read_jsonl_cases(path: Path, display: str, *, stop: str = "") -> list[Case]:
             raise CaseSourceError(
                 display, number, f"not valid JSON ({err.msg} at column {err.colno})"
             ) from None
+        except ValueError as err:  # e.g. an integer of more than 4300 digits
+            raise CaseSourceError(display, number, f"not valid JSON ({err})") from None
+        except RecursionError:
+            raise CaseSourceError(display, number, "not valid JSON (nested too deeply)") from None
         if not isinstance(record, dict):
             raise CaseSourceError(
                 display, number, f"expected a JSON object, got {type(record).__name__}"
@@ -183,20 +189,24 @@ def read_csv_cases(
     """Cases from a CSV file with a header row; line numbers count the header as line 1."""
     text = _decode(_read_bytes(path, display), display)
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = reader.fieldnames or []
-    for column in (text_column, label_column):
-        if column not in header:
-            raise CaseSourceError(
-                display,
-                1,
-                f"missing column {column!r} (header has: {', '.join(header) or 'nothing'})",
-            )
-    cases = []
-    for row in reader:
-        line = reader.line_num
-        if None in row:
-            raise CaseSourceError(display, line, "more fields than the header names")
-        cases.append(_case_from_row(row, display, line, text_column, label_column, ""))
+    try:
+        header = reader.fieldnames or []
+        for column in (text_column, label_column):
+            if column not in header:
+                raise CaseSourceError(
+                    display,
+                    1,
+                    f"missing column {column!r} (header has: {', '.join(header) or 'nothing'})",
+                )
+        cases = []
+        for row in reader:
+            line = reader.line_num
+            if None in row:
+                raise CaseSourceError(display, line, "more fields than the header names")
+            cases.append(_case_from_row(row, display, line, text_column, label_column, ""))
+    except csv.Error as err:  # e.g. a field over csv.field_size_limit()
+        # the failing line is the one after the last line read in full
+        raise CaseSourceError(display, reader.line_num + 1, f"not valid CSV ({err})") from None
     return cases
 
 
@@ -225,7 +235,7 @@ def _case_from_record(record: dict[str, Any], display: str, line: int, stop: str
             raise CaseSourceError(display, line, "'prompt' must be a string")
         if completion is None:
             raise CaseSourceError(display, line, "missing label: no 'completion'")
-        if not isinstance(completion, (str, int, float)) or isinstance(completion, bool):
+        if not _is_label_value(completion):
             raise CaseSourceError(display, line, "'completion' must be a string")
         input_value, label = prompt, completion_label(str(completion), stop)
     elif "input" in record or "label" in record:
@@ -292,6 +302,8 @@ def _case_from_row(
     label_value = row.get(label_column)
     if _is_missing(label_value):
         raise CaseSourceError(display, line, f"missing label: column {label_column!r} is empty")
+    if not _is_label_value(label_value):
+        raise CaseSourceError(display, line, f"label {label_column!r} must be a string or a number")
     if isinstance(label_value, float) and label_value.is_integer():
         label_value = int(label_value)
     label = str(label_value).strip()
@@ -303,10 +315,14 @@ def _case_from_row(
 def _make_case(
     record: Mapping[str, Any], input_value: Any, label: str, display: str, line: int
 ) -> Case:
+    tags = _parse_tags(record.get("tags"), display, line)
     raw_id = record.get("id")
+    _check_text(
+        [input_value, label, raw_id if isinstance(raw_id, str) else "", tags], display, line
+    )
     if _is_missing(raw_id):
         case_id = fallback_id(input_value, label)
-    elif isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool):
+    elif isinstance(raw_id, (str, numbers.Integral)) and not isinstance(raw_id, bool):
         case_id = str(raw_id).strip()
         if not case_id:
             raise CaseSourceError(display, line, "'id' is empty")
@@ -316,7 +332,7 @@ def _make_case(
         id=case_id,
         input=input_value,
         label=label,
-        tags=_parse_tags(record.get("tags"), display, line),
+        tags=tags,
         critical=_parse_bool(record.get("critical"), display, line),
         source=display,
         line=line,
@@ -353,6 +369,33 @@ def _parse_bool(value: Any, display: str, line: int) -> bool:
     ):
         return value.strip().lower() in ("true", "yes", "1")
     raise CaseSourceError(display, line, f"'critical' must be true or false, got {value!r}")
+
+
+def _is_label_value(value: Any) -> bool:
+    """A string, or a finite number (``4`` names the class ``"4"``); never a bool or a list."""
+    if isinstance(value, str):
+        return True
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    return math.isfinite(value)
+
+
+def _check_text(value: Any, display: str, line: int) -> None:
+    """Refuse text that cannot be sent as UTF-8 (lone surrogates, from ``"\\ud800"`` in JSON)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise CaseSourceError(
+                display, line, f"not valid Unicode text (lone surrogate {value[err.start]!r})"
+            ) from None
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_text(key, display, line)
+            _check_text(item, display, line)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check_text(item, display, line)
 
 
 def _is_missing(value: Any) -> bool:

@@ -30,6 +30,9 @@ Subcommands:
     ``.html`` into ``--out`` (default: beside B) and prints the summary.  With
     ``--gate``, exit status 1 when B is significantly worse than A.
 
+``ftclass report RUN.json [--out DIR]``
+    Render the HTML and Markdown reports again from a JSON report.
+
 Each subcommand is a ``_add_NAME(subparsers)`` function that registers its
 arguments and sets ``handler`` to a function taking the parsed namespace and
 returning the exit status.
@@ -59,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_lint(subparsers)
     _add_prepare(subparsers)
     _add_compare(subparsers)
+    _add_report(subparsers)
     return parser
 
 
@@ -244,10 +248,6 @@ def _prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 # -- compare -------------------------------------------------------------------------
 
 
@@ -296,3 +296,33 @@ def _compare(args: argparse.Namespace) -> int:
             return 1
     return 0
 
+
+# -- report --------------------------------------------------------------------------
+
+
+def _add_report(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    report = subparsers.add_parser(
+        "report",
+        help="render the HTML and Markdown reports from a JSON report",
+        description="Render RUN.html and RUN.md from RUN.json (beside it, or into --out).",
+    )
+    report.add_argument("json_report", help="a JSON report written by pytest-ftclass")
+    report.add_argument("--out", help="directory to write into (default: beside the JSON)")
+    report.set_defaults(handler=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import render_from_json
+
+    try:
+        written = render_from_json(args.json_report, args.out)
+    except (OSError, ValueError) as err:
+        print(f"ftclass report: {err}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"written: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -35,8 +35,42 @@ Definitions (written down because every report and gate relies on them):
 - When nothing was scored, the metrics (``accuracy``, ``per_class``,
   ``macro_f1``, ``weighted_f1``, ``confusion_matrix``) are ``None``.
 
+- ``accuracy_ci`` is the 95 % Wilson interval of accuracy; ``macro_f1_ci`` a
+  percentile bootstrap interval of macro-F1 (1000 resamples, fixed seed, so the
+  same cases always give the same interval; see
+  :func:`pytest_ftclass.intervals.bootstrap_macro_f1_interval`).
+- ``balanced_accuracy`` is the mean recall over the classes that occur among
+  the expected labels; ``cohen_kappa`` and ``mcc`` (Matthews) are computed from
+  the whole confusion matrix, out-of-set columns included.  Kappa is ``None``
+  when undefined (chance agreement is 1); MCC is 0 when undefined, as in
+  scikit-learn.  ``confusion_matrix_normalized`` divides each row by its total
+  (an empty row stays 0).
+- ``error_rate`` is ``n_errors / n_cases``, ``out_of_set_rate`` is
+  ``n_out_of_set / n_scored``.
+- ``log_loss``, ``brier_score``, ``ece`` and ``calibration`` come from the
+  log-probabilities of the scored cases, renormalised over the label set as
+  :mod:`pytest_ftclass.calibration` describes; cases without any listed label
+  are left out (``n_with_probabilities``).
+- A *binary* task has exactly two labels.  Its ``binary`` entry has the
+  precision/recall/F1 of the positive class (from the predicted labels) and
+  AUROC/AUPRC (from the positive class's probability).  The positive class is
+  ``positive_class`` when it is one of the two labels; otherwise, if exactly
+  one label is (case-insensitively) one of :data:`POSITIVE_NAMES`, that one;
+  otherwise the second label in sorted order.  ``legacy`` repeats numbers under
+  the names of OpenAI's fine-tuning results file (``classification/accuracy``,
+  ``classification/precision``, ``classification/recall``,
+  ``classification/auroc``, ``classification/auprc``, ``classification/f1.0``
+  for binary tasks; ``classification/accuracy`` and
+  ``classification/weighted_f1_score`` otherwise).
+- ``slices`` has, for every tag carried by some case, ``n`` (cases with the tag),
+  ``n_scored``, ``accuracy``, ``accuracy_ci`` and ``macro_f1`` (over the whole
+  group's label set, so slices compare with the headline).
+- ``latency_s`` is ``{"n", "p50", "p95"}`` over the cases with a latency
+  (numpy's linear-interpolation percentiles); ``usage`` sums the token counts
+  of the cases that report them, and ``usage_by_model`` does so per model.
+
 All numbers are plain ``int``/``float``, so the result is ready for ``json.dumps``.
-scikit-learn is imported only when there is something to compute.
+scikit-learn and numpy are imported only when there is something to compute.
 """
 
 from __future__ import annotations
@@ -49,6 +83,8 @@ from typing import Any
 from pytest_ftclass.results import CaseResult
 
 __all__ = [
+    "POSITIVE_NAMES",
+    "choose_positive_class",
     "classification_metrics",
     "confidence",
     "group_by_task",
@@ -84,15 +120,48 @@ def label_set(results: Iterable[CaseResult]) -> list[str]:
     return sorted(labels)
 
 
-def classification_metrics(results: Sequence[CaseResult]) -> dict[str, Any]:
+POSITIVE_NAMES = frozenset({"1", "yes", "true", "positive", "spam", "sport"})
+"""Label names taken as the positive class of a binary task (compared lower-cased)."""
+
+
+def choose_positive_class(labels: Sequence[str], positive_class: str | None = None) -> str:
+    """The positive class of a two-label task, by the rule in the module docstring.
+
+    >>> choose_positive_class(["no", "yes"]), choose_positive_class(["Spam", "ham"])
+    ('yes', 'Spam')
+    >>> choose_positive_class(["cat", "dog"]), choose_positive_class(["cat", "dog"], "cat")
+    ('dog', 'cat')
+    """
+    ordered = sorted(labels)
+    if positive_class is not None and positive_class in ordered:
+        return positive_class
+    named = [label for label in ordered if label.strip().lower() in POSITIVE_NAMES]
+    return named[0] if len(named) == 1 else ordered[-1]
+
+
+def classification_metrics(
+    results: Sequence[CaseResult], *, positive_class: str | None = None
+) -> dict[str, Any]:
     """Counts, accuracy, per-class precision/recall/F1, macro/weighted F1 and the confusion matrix.
 
     Returns a dict with ``n_cases``, ``n_scored``, ``n_errors``, ``n_correct``,
     ``n_mispredicted``, ``n_out_of_set``, ``accuracy``, ``per_class``
     (``{label: {"precision", "recall", "f1", "support"}}``), ``macro_f1``,
     ``weighted_f1`` and ``confusion_matrix`` (``{"labels": [...], "matrix":
-    [[...]]}``, rows are expected labels, columns predicted labels).  See the
-    module docstring for the exact definitions; never raises on empty input.
+    [[...]]}``, rows are expected labels, columns predicted labels), plus the
+    intervals, agreement, calibration, binary, legacy, slice, latency and usage
+    entries described in the module docstring.  ``positive_class`` picks the
+    positive class of a binary task.  Never raises on empty input.
+
+    >>> from pytest_ftclass.results import CaseResult
+    >>> rs = [CaseResult(f"c{i}", f"t::c{i}", "s", "m", "chat", e, p, labels=["no", "yes"],
+    ...                  logprobs={p: -0.1}, tags=["short"])
+    ...       for i, (e, p) in enumerate([("yes", "yes"), ("no", "no"), ("yes", "no")])]
+    >>> m = classification_metrics(rs)
+    >>> [round(x, 3) for x in m["accuracy_ci"]], m["binary"]["positive_class"]
+    ([0.208, 0.939], 'yes')
+    >>> m["legacy"]["classification/recall"], m["slices"]["short"]["n"]
+    (0.5, 3)
     """
     scored = [r for r in results if is_scored(r)]
     labels = label_set(results)
@@ -111,11 +180,36 @@ def classification_metrics(results: Sequence[CaseResult]) -> dict[str, Any]:
         "macro_f1": None,
         "weighted_f1": None,
         "confusion_matrix": None,
+        "accuracy_ci": None,
+        "macro_f1_ci": None,
+        "balanced_accuracy": None,
+        "cohen_kappa": None,
+        "mcc": None,
+        "confusion_matrix_normalized": None,
+        "error_rate": (len(results) - len(scored)) / len(results) if results else None,
+        "out_of_set_rate": n_out_of_set / len(scored) if scored else None,
+        "n_with_probabilities": 0,
+        "log_loss": None,
+        "brier_score": None,
+        "ece": None,
+        "calibration": None,
+        "binary": None,
+        "legacy": {},
+        "slices": _slices(results, labels),
+        "latency_s": _latency(results),
+        "usage": _usage(results),
+        "usage_by_model": {
+            model: _usage(group)
+            for model, group in _group(results, lambda r: [r.model]).items()
+            if _usage(group) is not None
+        },
     }
     if not scored:
         return metrics
 
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    from pytest_ftclass.intervals import bootstrap_macro_f1_interval, wilson_interval
 
     y_true = [r.expected for r in scored]
     y_pred = [str(r.predicted) for r in scored]
@@ -135,6 +229,8 @@ def classification_metrics(results: Sequence[CaseResult]) -> dict[str, Any]:
         # sklearn warns about a 1x1 matrix even when the labels were passed explicitly
         warnings.filterwarnings("ignore", message="A single label was found", category=UserWarning)
         matrix = confusion_matrix(y_true, y_pred, labels=matrix_labels)
+    counts = [[int(count) for count in row] for row in matrix]
+    index = {label: i for i, label in enumerate(matrix_labels)}
 
     metrics.update(
         accuracy=n_correct / len(scored),
@@ -149,12 +245,178 @@ def classification_metrics(results: Sequence[CaseResult]) -> dict[str, Any]:
         },
         macro_f1=float(macro_f1),
         weighted_f1=float(weighted_f1),
-        confusion_matrix={
-            "labels": matrix_labels,
-            "matrix": [[int(count) for count in row] for row in matrix],
-        },
+        confusion_matrix={"labels": matrix_labels, "matrix": counts},
+        accuracy_ci=_pair(wilson_interval(n_correct, len(scored))),
+        macro_f1_ci=_pair(
+            bootstrap_macro_f1_interval(
+                [index[t] for t in y_true], [index[p] for p in y_pred], len(labels)
+            )
+        ),
+        balanced_accuracy=_mean([float(recall[i]) for i in range(len(labels)) if support[i]]),
+        cohen_kappa=_kappa(counts),
+        mcc=_mcc(counts),
+        confusion_matrix_normalized=[
+            [count / total if total else 0.0 for count in row]
+            for row, total in zip(counts, map(sum, counts), strict=True)
+        ],
     )
+    metrics.update(_probabilistic(scored, labels))
+    if len(labels) == 2:
+        metrics["binary"] = _binary(scored, labels, positive_class)
+        binary = metrics["binary"]
+        metrics["legacy"] = {
+            "classification/accuracy": metrics["accuracy"],
+            "classification/precision": binary["precision"],
+            "classification/recall": binary["recall"],
+            "classification/auroc": binary["auroc"],
+            "classification/auprc": binary["auprc"],
+            "classification/f1.0": binary["f1"],
+        }
+    else:
+        metrics["legacy"] = {
+            "classification/accuracy": metrics["accuracy"],
+            "classification/weighted_f1_score": metrics["weighted_f1"],
+        }
     return metrics
+
+
+def _pair(interval: tuple[float, float] | None) -> list[float] | None:
+    return None if interval is None else [float(interval[0]), float(interval[1])]
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _kappa(counts: Sequence[Sequence[int]]) -> float | None:
+    n = sum(map(sum, counts))
+    if not n:
+        return None
+    rows = [sum(row) for row in counts]
+    cols = [sum(column) for column in zip(*counts, strict=True)]
+    observed = sum(counts[i][i] for i in range(len(counts))) / n
+    chance = sum(r * c for r, c in zip(rows, cols, strict=True)) / (n * n)
+    return None if chance >= 1.0 else (observed - chance) / (1.0 - chance)
+
+
+def _mcc(counts: Sequence[Sequence[int]]) -> float | None:
+    n = sum(map(sum, counts))
+    if not n:
+        return None
+    rows = [sum(row) for row in counts]
+    cols = [sum(column) for column in zip(*counts, strict=True)]
+    trace = sum(counts[i][i] for i in range(len(counts)))
+    numerator = trace * n - sum(r * c for r, c in zip(rows, cols, strict=True))
+    denominator = math.sqrt(n * n - sum(c * c for c in cols)) * math.sqrt(
+        n * n - sum(r * r for r in rows)
+    )
+    return numerator / denominator if denominator else 0.0
+
+
+def _macro_f1(pairs: Sequence[tuple[str, str]], labels: Sequence[str]) -> float | None:
+    if not pairs or not labels:
+        return None
+    scores = []
+    for label in labels:
+        tp = sum(1 for e, p in pairs if e == label and p == label)
+        both = sum(1 for e, _ in pairs if e == label) + sum(1 for _, p in pairs if p == label)
+        scores.append(2 * tp / both if both else 0.0)
+    return sum(scores) / len(scores)
+
+
+def _group(results: Iterable[CaseResult], keys: Any) -> dict[str, list[CaseResult]]:
+    groups: dict[str, list[CaseResult]] = {}
+    for result in results:
+        for key in keys(result):
+            groups.setdefault(key, []).append(result)
+    return groups
+
+
+def _slices(results: Sequence[CaseResult], labels: Sequence[str]) -> dict[str, Any]:
+    from pytest_ftclass.intervals import wilson_interval
+
+    slices = {}
+    by_tag = _group(results, lambda r: list(dict.fromkeys(r.tags or [])))
+    for tag in sorted(by_tag):
+        group = by_tag[tag]
+        pairs = [(r.expected, str(r.predicted)) for r in group if is_scored(r)]
+        right = sum(1 for e, p in pairs if e == p)
+        slices[tag] = {
+            "n": len(group),
+            "n_scored": len(pairs),
+            "accuracy": right / len(pairs) if pairs else None,
+            "accuracy_ci": _pair(wilson_interval(right, len(pairs))),
+            "macro_f1": _macro_f1(pairs, labels),
+        }
+    return slices
+
+
+def _latency(results: Sequence[CaseResult]) -> dict[str, Any] | None:
+    values = [float(r.latency_s) for r in results if r.latency_s is not None]
+    if not values:
+        return None
+    import numpy as np
+
+    p50, p95 = np.percentile(values, [50, 95])
+    return {"n": len(values), "p50": float(p50), "p95": float(p95)}
+
+
+_USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
+
+
+def _usage(results: Sequence[CaseResult]) -> dict[str, int] | None:
+    reported = [r.usage for r in results if r.usage]
+    if not reported:
+        return None
+    return {key: sum(int(u.get(key) or 0) for u in reported) for key in _USAGE_KEYS}
+
+
+def _probabilistic(scored: Sequence[CaseResult], labels: Sequence[str]) -> dict[str, Any]:
+    from pytest_ftclass.calibration import (
+        brier_score,
+        calibration_bins,
+        log_loss,
+        probability_matrix,
+    )
+
+    matrix, has = probability_matrix([r.logprobs for r in scored], labels)
+    if not has.any():
+        return {}
+    column = {label: i for i, label in enumerate(labels)}
+    rows = matrix[has]
+    truth = [column[r.expected] for r, ok in zip(scored, has, strict=True) if ok]
+    calibration = calibration_bins(rows, truth)
+    return {
+        "n_with_probabilities": len(truth),
+        "log_loss": log_loss(rows, truth),
+        "brier_score": brier_score(rows, truth),
+        "ece": calibration["ece"],
+        "calibration": {"n": calibration["n"], "bins": calibration["bins"]},
+    }
+
+
+def _binary(
+    scored: Sequence[CaseResult], labels: Sequence[str], positive_class: str | None
+) -> dict[str, Any]:
+    from pytest_ftclass.calibration import auprc, auroc, probability_matrix
+
+    positive = choose_positive_class(labels, positive_class)
+    tp = sum(1 for r in scored if r.expected == positive and r.predicted == positive)
+    n_predicted = sum(1 for r in scored if r.predicted == positive)
+    n_true = sum(1 for r in scored if r.expected == positive)
+    matrix, has = probability_matrix([r.logprobs for r in scored], labels)
+    scores = matrix[has, list(labels).index(positive)]
+    truth = [int(r.expected == positive) for r, ok in zip(scored, has, strict=True) if ok]
+    return {
+        "positive_class": positive,
+        "positive_class_given": positive_class is not None and positive == positive_class,
+        "precision": tp / n_predicted if n_predicted else 0.0,
+        "recall": tp / n_true if n_true else 0.0,
+        "f1": 2 * tp / (n_predicted + n_true) if n_predicted + n_true else 0.0,
+        "auroc": auroc(scores, truth),
+        "auprc": auprc(scores, truth),
+        "n_with_probabilities": len(truth),
+    }
 
 
 def confidence(result: CaseResult) -> float | None:

@@ -108,6 +108,16 @@ SETTINGS: dict[str, Setting] = {
         Setting("ft_label_column", "CSV/DataFrame column holding the label", "label"),
         Setting("ft_report", "write the JSON and HTML reports", True, kind="bool"),
         Setting(
+            "ft_report_text",
+            "show each case's input text in the reports (off: reports hold digests only)",
+            False,
+            kind="bool",
+        ),
+        Setting(
+            "ft_positive_class",
+            "positive class of binary tasks (AUROC, AUPRC, precision/recall/F1)",
+        ),
+        Setting(
             "ft_lint",
             "lint the case files (ftclass lint) before any request; errors stop the run",
             False,
@@ -206,6 +216,8 @@ class Settings:
     text_column: str = "text"
     label_column: str = "label"
     report: bool = True
+    report_text: bool = False
+    positive_class: str | None = None
     lint: bool = False
     min: tuple[Bound, ...] = ()
     max: tuple[Bound, ...] = ()

@@ -17,7 +17,7 @@ as ``MISPREDICTED`` (a pass for the exit status) unless it is critical or
 malformed response, request missing from the cassette) is an error.
 
 Per-case results travel to the controlling process in each report's
-``user_properties`` under the key ``"ftclass"``, so the same code path
+attribute ``ftclass_result`` (a dict of builtin types), so the same code path
 aggregates with and without pytest-xdist.
 """
 
@@ -33,7 +33,8 @@ import pytest
 from .cases import Case, CaseSourceError, load_cases
 from .options import Settings, add_options, resolve_settings
 
-PROPERTY = "ftclass"
+REPORT_ATTRIBUTE = "ftclass_result"
+RESULT = pytest.StashKey[dict]()
 SHARED_DIR = "ftclass_shared_dir"
 
 
@@ -110,7 +111,9 @@ class RunState:
             labels=group.labels,
             outcome="error" if prediction.error else "",
         ).to_dict()
-        item.user_properties.append((PROPERTY, result))
+        if self.settings.report_text:
+            result["text"] = case.text
+        item.stash[RESULT] = result
         if prediction.error:
             raise PredictionError(prediction.error)
         return prediction, result
@@ -297,25 +300,27 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    # The outcome goes into the case's result before the report leaves this process.
-    for name, value in report.user_properties:
-        if name == PROPERTY and isinstance(value, dict):
-            if report.when == "setup" and report.failed:
-                value["outcome"] = "error"
-            elif report.when == "call":
-                value["outcome"] = item.outcome if isinstance(item, CaseItem) else report.outcome
+    result = item.stash.get(RESULT, None)
+    if result is not None:
+        # The case's result, with its outcome so far, rides on the report (builtin types
+        # only), so it reaches the controlling process with and without pytest-xdist.
+        if report.when == "setup" and report.failed:
+            result["outcome"] = "error"
+        elif report.when == "call":
+            result["outcome"] = item.outcome if isinstance(item, CaseItem) else report.outcome
+        setattr(report, REPORT_ATTRIBUTE, dict(result))
     return report
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
-    if report.when == "call" and report.passed:
-        for name, value in report.user_properties:
-            if (
-                name == PROPERTY
-                and isinstance(value, dict)
-                and value.get("outcome") == "mispredicted"
-            ):
-                return "mispredicted", "m", ("MISPREDICTED", {"yellow": True})
+    result = getattr(report, REPORT_ATTRIBUTE, None)
+    if (
+        report.when == "call"
+        and report.passed
+        and result
+        and result.get("outcome") == "mispredicted"
+    ):
+        return "mispredicted", "m", ("MISPREDICTED", {"yellow": True})
     return None
 
 

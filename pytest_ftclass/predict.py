@@ -64,7 +64,8 @@ def describe_api_error(error: BaseException) -> str:
     if isinstance(error, openai.APIStatusError):
         body = error.body if isinstance(error.body, dict) else {}
         detail = body.get("error", body) if isinstance(body, dict) else {}
-        kind = detail.get("type") or detail.get("code") or type(error).__name__
+        # the code says more than the type: rate_limit_exceeded, not requests
+        kind = detail.get("code") or detail.get("type") or type(error).__name__
         message = detail.get("message") or str(error)
         return f"HTTP {error.status_code} {kind}: {message}"
     if isinstance(error, openai.APITimeoutError):

@@ -10,7 +10,9 @@ What is written is safe to commit:
   ``openai-organization``, ``openai-project``, ``x-request-id`` are removed;
 - no prompt text unless asked for (``ft_cassette_prompts``): every prompt and
   message content in a request body is replaced by ``ftclass-sha256:<digest>``;
-- no failed interaction: responses with a status of 400 or more are not recorded;
+- no failed interaction: responses with a status of 400 or more, and answers
+  that are not a JSON object with a ``choices`` list (cut-off or malformed
+  bodies), are not recorded;
 - never a half-written file: cassettes are written to a temporary file and
   renamed over the old one.
 
@@ -194,6 +196,9 @@ class Recorder:
     def _before_record_response(response: dict[str, Any]) -> dict[str, Any] | None:
         if response.get("status", {}).get("code", 200) >= 400:
             return None
+        body = response.get("body")
+        if isinstance(body, dict) and not is_answer_body(body.get("string")):
+            return None  # a broken answer is a failure too: the next recording asks again
         headers = response.get("headers") or {}
         for name in list(headers):
             if name.lower() in RESPONSE_HEADERS_REMOVED:
@@ -214,6 +219,30 @@ class Recorder:
 
         payload = json.dumps(body).encode("utf-8")
         return bool(cassette.can_play_response_for(Request("POST", url, payload, {})))
+
+
+def is_answer_body(body: Any) -> bool:
+    """Whether a response body is worth recording: a JSON object with a ``choices`` list.
+
+    A 200 whose body is cut off, not JSON, or without ``choices`` is a failed
+    interaction, kept out of the cassette like a 429 or a 500 (replaying it would
+    freeze a passing glitch into every later run).
+
+    >>> [is_answer_body(b) for b in (b'{"choices": []}', b'{"choices": [{"te', b"{}")]
+    [True, False, False]
+    """
+    if isinstance(body, bytes):
+        try:
+            body = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+    if not isinstance(body, str):
+        return False
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and isinstance(data.get("choices"), list)
 
 
 def is_missing_from_cassette(error: BaseException) -> bool:

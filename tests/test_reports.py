@@ -99,7 +99,7 @@ def report(results: list[CaseResult]) -> dict[str, Any]:
 
 
 def test_report_shape(report: dict[str, Any], results: list[CaseResult]) -> None:
-    assert list(report) == ["schema", "metadata", "overall", "tasks", "cases"]
+    assert list(report) == ["schema", "metadata", "overall", "tasks", "cases"]  # no texts
     assert report["schema"] == SCHEMA == "ftclass-report/1"
     assert report["metadata"] == {"command": "pytest --ft-model=ft:a", "seed": 7}
     assert [(t["task"], t["source"], t["model"], t["endpoint"]) for t in report["tasks"]] == [
@@ -306,10 +306,44 @@ def test_html_escapes_case_ids_labels_errors_and_metadata() -> None:
     assert "&lt;img src=x onerror=alert(2)&gt;" in page
     assert "&lt;/pre&gt;&lt;script&gt;steal(document.cookie)&lt;/script&gt;" in page
     assert "&lt;script&gt;meta()&lt;/script&gt;" in page
-    assert "<script" not in page.lower()
+    # the only scripts are the report's own: its data blob and its code
+    assert page.lower().count("<script") == 2
+    assert '<script type="application/json" id="ftclass-data">' in page
     assert "<img" not in page.lower()
-    tags = set(parse(page).tags)
-    assert not tags & {"script", "img", "iframe", "object", "embed", "link"}
+    blob = page.split('id="ftclass-data">', 1)[1].split("</script>", 1)[0]
+    assert "<" not in blob and ">" not in blob and "&" not in blob
+    rows = json.loads(blob)["sections"][0]["rows"]
+    assert rows[0]["case_id"] == "<script>alert(1)</script>"
+    assert rows[0]["predicted"] == "<img src=x onerror=alert(2)>"
+    tags = parse(page).tags
+    assert tags.count("script") == 2
+    assert not set(tags) & {"img", "iframe", "object", "embed", "link"}
+
+
+def test_csp_allows_only_the_report_script_by_its_hash(report: dict[str, Any]) -> None:
+    import base64
+    import hashlib
+
+    page = render_html(report)
+    csp = page.split('http-equiv="Content-Security-Policy" content="', 1)[1].split('"', 1)[0]
+    code = page.rsplit("<script>", 1)[1].split("</script>", 1)[0]
+    digest = base64.b64encode(hashlib.sha256(code.encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in csp
+    assert "default-src 'none'" in csp and "unsafe-eval" not in csp
+
+
+def test_texts_are_shown_only_when_given(results: list[CaseResult]) -> None:
+    plain = build_report(results, {})
+    assert "texts" not in plain
+    texts = {r.nodeid: f"text of {r.case_id} </script>" for r in results}
+    with_texts = build_report(results, {}, texts=texts)
+    assert with_texts["texts"] == texts
+    for page in (render_html(plain, texts=texts), render_html(with_texts)):
+        blob = json.loads(page.split('id="ftclass-data">', 1)[1].split("</script>", 1)[0])
+        assert blob["sections"][1]["rows"][0]["text"] == "text of a3 </script>"
+    blob = json.loads(render_html(plain).split('id="ftclass-data">', 1)[1].split("</script>")[0])
+    assert blob["sections"][1]["rows"][0]["text"] is None
+    assert blob["sections"][1]["rows"][0]["digest"] == "0123456789abcdef"
 
 
 def test_html_is_self_contained(report: dict[str, Any]) -> None:
@@ -340,8 +374,10 @@ def test_html_confusion_matrix_has_n_by_n_cells_with_the_counts(report: dict[str
 
 def test_html_shows_headline_mispredicted_and_errored_cases() -> None:
     page = render_html(build_report(hostile_results(), {}))
-    assert "<dt>accuracy</dt><dd>0.333</dd>" in page  # 1 of 3 scored cases right
-    assert "ok-2" in page and "0.607" in page  # exp(-0.5), its confidence
+    assert "<dt>accuracy</dt><dd>0.333<small>95 % CI 0.061–0.792</small></dd>" in page
+    blob = json.loads(page.split('id="ftclass-data">', 1)[1].split("</script>", 1)[0])
+    ok_2 = next(row for row in blob["sections"][0]["rows"] if row["case_id"] == "ok-2")
+    assert ok_2["confidence"] == pytest.approx(0.607, abs=5e-4)  # exp(-0.5)
     assert "critical" in page
     assert "e&#34;1" in page
     assert "All tasks" not in page  # a single task needs no overall section

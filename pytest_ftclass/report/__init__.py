@@ -12,8 +12,8 @@
 >>> write_html_report(report, out / "report.html").name
 'report.html'
 
-Importing this package is cheap: jinja2 and scikit-learn are imported only when
-a report is rendered or metrics are computed.
+Importing this package is cheap: jinja2, numpy and scikit-learn are imported
+only when a report is rendered or metrics are computed.
 """
 
 from __future__ import annotations
@@ -26,15 +26,27 @@ from pytest_ftclass.report.json_report import (
     results_from_report,
     write_json_report,
 )
+from pytest_ftclass.report.junit import junit_properties
+from pytest_ftclass.report.markdown import (
+    append_step_summary,
+    render_markdown,
+    write_markdown_report,
+)
+from pytest_ftclass.report.render_cli import render_from_json
 from pytest_ftclass.report.terminal import summary_lines
 
 __all__ = [
     "SCHEMA",
+    "append_step_summary",
     "build_report",
+    "junit_properties",
     "load_report",
+    "render_from_json",
     "render_html",
+    "render_markdown",
     "results_from_report",
     "summary_lines",
     "write_html_report",
     "write_json_report",
+    "write_markdown_report",
 ]

@@ -19,6 +19,7 @@ Shape (``schema`` is bumped when a field changes meaning)::
       "overall": <classification_metrics>,    # over every case
       "tasks": [{"task", "source", "model", "endpoint", "metrics"}, ...],
       "cases": [CaseResult.to_dict(), ...],
+      "texts": {nodeid: text, ...},           # only when build_report(texts=...) was given
     }
 
 Every number in ``overall`` and ``tasks`` can be recomputed from ``cases``
@@ -49,11 +50,21 @@ __all__ = [
 SCHEMA = "ftclass-report/1"
 
 
-def build_report(results: Sequence[CaseResult], metadata: Mapping[str, Any]) -> dict[str, Any]:
+def build_report(
+    results: Sequence[CaseResult],
+    metadata: Mapping[str, Any],
+    *,
+    positive_class: str | None = None,
+    texts: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """The report dict for ``results``: overall metrics, metrics per task and every case.
 
     A task is one case source against one model (:attr:`CaseResult.task`), in
     the order first seen; its ``endpoint`` is that of its first case.
+    ``positive_class`` is the positive class of binary tasks (see
+    :func:`pytest_ftclass.metrics.classification_metrics`).  ``texts`` (nodeid →
+    the case's input text) is stored as a ``texts`` entry, for the HTML
+    explorer, only when given: by default a report holds no prompt text.
     """
     tasks = [
         {
@@ -61,17 +72,40 @@ def build_report(results: Sequence[CaseResult], metadata: Mapping[str, Any]) -> 
             "source": group[0].source,
             "model": group[0].model,
             "endpoint": group[0].endpoint,
-            "metrics": classification_metrics(group),
+            "metrics": classification_metrics(group, positive_class=positive_class),
         }
         for task, group in group_by_task(results).items()
     ]
-    return {
+    report: dict[str, Any] = {
         "schema": SCHEMA,
         "metadata": dict(metadata),
-        "overall": classification_metrics(results),
+        "overall": classification_metrics(results, positive_class=positive_class),
         "tasks": tasks,
-        "cases": [result.to_dict() for result in results],
+        "cases": [_case_dict(result) for result in results],
     }
+    if texts is not None:
+        wanted = {result.nodeid for result in results}
+        report["texts"] = {node: str(text) for node, text in texts.items() if node in wanted}
+    return report
+
+
+_CASE_FIELDS = tuple(CaseResult.__dataclass_fields__)
+
+
+def _case_dict(result: CaseResult) -> dict[str, Any]:
+    """``result.to_dict()``, built without ``dataclasses.asdict``'s slow deep copy.
+
+    The fields hold builtin scalars, lists of strings and flat dicts, so a
+    shallow copy of each container is a full copy.
+    """
+    data: dict[str, Any] = {}
+    for name in _CASE_FIELDS:
+        value = getattr(result, name)
+        if isinstance(value, (list, dict)):
+            value = value.copy()
+        data[name] = value
+    data["correct"] = result.correct
+    return data
 
 
 def write_json_report(report: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:

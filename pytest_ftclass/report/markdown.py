@@ -1,0 +1,168 @@
+"""The Markdown report: a short summary for pull requests and GitHub's job summary.
+
+>>> from pytest_ftclass.results import CaseResult
+>>> from pytest_ftclass.report.json_report import build_report
+>>> results = [
+...     CaseResult("c1", "t::c1", "valid.jsonl", "ft:m", "chat", "spam", "spam",
+...                labels=["ham", "spam"]),
+...     CaseResult("c|2", "t::c2", "valid.jsonl", "ft:m", "chat", "ham", "<b>spam</b>",
+...                labels=["ham", "spam"], logprobs={"<b>spam</b>": -0.2}),
+... ]
+>>> text = render_markdown(build_report(results, {}))
+>>> print(text.splitlines()[0])
+## ftclass: valid.jsonl @ ft:m
+>>> "c\\\\|2" in text and "&lt;b&gt;spam&lt;/b&gt;" in text and "<b>" not in text
+True
+
+Per task (and overall, with several tasks): a headline table (accuracy and
+macro-F1 with their 95 % intervals, weighted-F1, errors, out-of-set
+predictions, the calibration numbers when known), the per-class table and the
+most confident mispredictions (top ``max_listed``).  Case ids, labels and
+task names are user data: HTML special characters become entities and
+Markdown punctuation is backslash-escaped, so a label cannot inject markup
+into a job summary.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pytest_ftclass.atomic import atomic_write_text
+from pytest_ftclass.metrics import confidence, group_by_task
+from pytest_ftclass.report.json_report import results_from_report
+from pytest_ftclass.results import CaseResult
+
+__all__ = ["append_step_summary", "render_markdown", "write_markdown_report"]
+
+STEP_SUMMARY_VARIABLE = "GITHUB_STEP_SUMMARY"
+# emphasis, code, links, tables and strikethrough; HTML is handled by entities
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
+
+
+def render_markdown(report: Mapping[str, Any], *, max_listed: int = 10) -> str:
+    """The Markdown summary of a report dict (ends with a newline)."""
+    tasks = report.get("tasks") or []
+    if not tasks:
+        return "## ftclass\n\nNo cases were run.\n"
+    by_task = group_by_task(results_from_report(report))
+    parts: list[str] = []
+    if len(tasks) > 1:
+        parts.append(_section("all tasks", report.get("overall") or {}, [], 0))
+    for task in tasks:
+        name = str(task.get("task", ""))
+        parts.append(_section(name, task.get("metrics") or {}, by_task.get(name, []), max_listed))
+    return "\n".join(parts)
+
+
+def write_markdown_report(report: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Render ``report`` as Markdown and write it atomically to ``path``."""
+    return atomic_write_text(path, render_markdown(report))
+
+
+def append_step_summary(
+    report: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> Path | None:
+    """Append the Markdown to the file named by ``$GITHUB_STEP_SUMMARY``, if that is set.
+
+    ``environ`` defaults to ``os.environ``.  Returns the file written, or ``None``.
+
+    >>> append_step_summary({"tasks": []}, environ={}) is None
+    True
+    """
+    environ = os.environ if environ is None else environ
+    target = environ.get(STEP_SUMMARY_VARIABLE)
+    if not target:
+        return None
+    path = Path(target)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(render_markdown(report) + "\n")
+    return path
+
+
+def escape(text: object) -> str:
+    """``text`` safe in a Markdown table cell: entities for HTML, backslashes for Markdown.
+
+    >>> escape("a|b <i>*x*</i>")
+    'a\\\\|b &lt;i&gt;\\\\*x\\\\*&lt;/i&gt;'
+    """
+    value = " ".join(str(text).split())
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(value, quote=False))
+
+
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def _with_ci(value: float | None, interval: Sequence[float] | None) -> str:
+    if value is None:
+        return "—"
+    if not interval:
+        return _num(value)
+    return f"{value:.3f} ({interval[0]:.3f}–{interval[1]:.3f})"
+
+
+def _section(
+    name: str, m: Mapping[str, Any], results: Sequence[CaseResult], max_listed: int
+) -> str:
+    lines = [f"## ftclass: {escape(name)}", ""]
+    rows = [
+        ("accuracy (95 % CI)", _with_ci(m.get("accuracy"), m.get("accuracy_ci"))),
+        ("macro-F1 (95 % CI)", _with_ci(m.get("macro_f1"), m.get("macro_f1_ci"))),
+        ("weighted-F1", _num(m.get("weighted_f1"))),
+        ("cases", f"{m.get('n_cases', 0)} ({m.get('n_correct', 0)} correct, "
+                  f"{m.get('n_mispredicted', 0)} mispredicted, {m.get('n_errors', 0)} errors)"),
+    ]  # fmt: skip
+    if m.get("n_out_of_set"):
+        rows.append(("out of label set", str(m["n_out_of_set"])))
+    binary = m.get("binary")
+    if binary:
+        rows.append(
+            (
+                f"positive class {escape(binary['positive_class'])}",
+                f"P {_num(binary['precision'])} · R {_num(binary['recall'])} · "
+                f"F1 {_num(binary['f1'])} · AUROC {_num(binary['auroc'])}",
+            )
+        )
+    if m.get("n_with_probabilities"):
+        rows.append(
+            (
+                "calibration",
+                f"log loss {_num(m.get('log_loss'))} · Brier {_num(m.get('brier_score'))}"
+                f" · ECE {_num(m.get('ece'))}",
+            )
+        )
+    lines += ["| metric | value |", "| --- | --- |"]
+    lines += [f"| {label} | {value} |" for label, value in rows]
+    per_class = m.get("per_class") or {}
+    if per_class:
+        lines += [
+            "",
+            "| class | precision | recall | F1 | support |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        for label, numbers in per_class.items():
+            lines.append(
+                f"| {escape(label)} | {_num(numbers['precision'])} | {_num(numbers['recall'])}"
+                f" | {_num(numbers['f1'])} | {numbers['support']} |"
+            )
+    wrong = [r for r in results if r.error is None and r.predicted is not None and not r.correct]
+    if wrong and max_listed:
+        wrong.sort(key=lambda r: -(confidence(r) or 0.0))
+        lines += [
+            "",
+            f"Most confident mispredictions ({min(len(wrong), max_listed)} of {len(wrong)}):",
+            "",
+            "| case | expected | predicted | confidence |",
+            "| --- | --- | --- | ---: |",
+        ]
+        for r in wrong[:max_listed]:
+            lines.append(
+                f"| {escape(r.case_id)} | {escape(r.expected)} | {escape(r.predicted)}"
+                f" | {_num(confidence(r))} |"
+            )
+    return "\n".join(lines) + "\n"
