@@ -31,7 +31,6 @@ class ReportCollector:
         self.started = dt.datetime.now(dt.timezone.utc)
         self.report: dict[str, Any] | None = None
         self.written: list[Path] = []
-        self.sources: dict[str, Path] = {}
         self.failed: set[str] = set()
         self.interrupted = False
         self.gate: Any = None
@@ -44,11 +43,6 @@ class ReportCollector:
             self.results[report.nodeid] = result
         if report.failed:
             self.failed.add(report.nodeid)
-
-    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        path = getattr(report, "fspath", None)
-        if path and report.passed and str(path).endswith((".jsonl", ".csv")):
-            self.sources[str(path)] = Path(str(path))
 
     @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -169,9 +163,11 @@ class ReportCollector:
             "partial": self.interrupted,
             "base_url": _without_credentials(settings.base_url),
             "cassette_dir": _display_path(settings.cassette_dir, settings.rootdir),
+            # sources that are files: their path from the rootdir and a digest of their bytes
             "case_files": {
-                _display_path(path, settings.rootdir): _file_digest(path)
-                for path in sorted(self.sources.values())
+                source: _file_digest(settings.rootdir / source)
+                for source in sorted({r.source for r in results})
+                if (settings.rootdir / source).is_file()
             },
             "settings": {
                 "max_tokens": settings.max_tokens,
