@@ -137,6 +137,9 @@ class Evaluation:
             fetched = self.shared.fetch_once(key, lambda: self._predict_group(group, pending))
         for case_id, prediction in fetched.items():
             self.predictions[(group.source, group.model, case_id)] = prediction
+        answers = [self.predictions.get((group.source, group.model, c)) for c in group.selected]
+        if all(answer is not None and answer.ok for answer in answers):
+            self.recorder.finish(self.recorder.path_for(group.source, group.model))
 
     def _predict_group(self, group: Group, pending: list[Case]) -> dict[str, Prediction]:
         settings = self.settings
@@ -160,6 +163,7 @@ class Evaluation:
                 return missing_message(path, settings.record_mode)
             return describe_api_error(error)
 
+        self.recorder.begin(path)
         with self.recorder.use(path) as cassette:
             predictions = predict(
                 pending,

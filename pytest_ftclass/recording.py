@@ -147,6 +147,11 @@ class AtomicFilesystemPersister:
         atomic_write_text(Path(cassette_path), data)
 
 
+def incomplete_marker(path: Path) -> Path:
+    """The file that says the cassette at ``path`` is still being recorded."""
+    return path.with_name(path.name + ".incomplete")
+
+
 class Recorder:
     """Opens cassettes with the project's record mode, matching and filters.
 
@@ -162,6 +167,7 @@ class Recorder:
         self.record_mode = record_mode
         self.keep_prompts = keep_prompts
         self._vcr: Any = None
+        self._completing: set[Path] = set()
 
     @property
     def replay_only(self) -> bool:
@@ -210,8 +216,44 @@ class Recorder:
         """Patch HTTP clients to record to / replay from the cassette at ``path``."""
         if self._vcr is None:
             self._vcr = self._build_vcr()
-        with self._vcr.use_cassette(str(path), allow_playback_repeats=True) as cassette:
+        mode = self.mode_for(path)
+        with self._vcr.use_cassette(
+            str(path), allow_playback_repeats=True, record_mode=mode
+        ) as cassette:
             yield cassette
+
+    def mode_for(self, path: Path) -> str:
+        """The record mode for ``path`` (see :meth:`begin` for ``once``)."""
+        if self.record_mode == "once" and path in self._completing:
+            return "new_episodes"
+        return self.record_mode
+
+    def begin(self, path: Path) -> None:
+        """Start a group of windows recorded into ``path``.
+
+        In ``once`` mode a cassette is recorded by the run that finds it missing,
+        window by window; an *incomplete* marker beside it (``.incomplete``) stays
+        until its last window is in, so a run interrupted by Ctrl-C or SIGKILL is
+        completed by the next run in ``once`` mode instead of being taken as done.
+        """
+        if self.record_mode != "once" or path in self._completing:
+            return
+        marker = incomplete_marker(path)
+        if not path.exists() or marker.exists():
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+            self._completing.add(path)
+
+    def finish(self, path: Path) -> None:
+        """Every case of ``path``'s group has its answer: the cassette is complete.
+
+        Also called by an xdist worker that did not record the cassette itself but
+        read the others' answers; a group with failed cases stays incomplete, so the
+        next ``once`` run asks for those again.
+        """
+        self._completing.discard(path)
+        if self.record_mode == "once":
+            incomplete_marker(path).unlink(missing_ok=True)
 
     def can_replay(self, cassette: Any, url: str, body: dict[str, Any]) -> bool:
         """Whether ``cassette`` holds an answer to a POST of ``body`` to ``url``."""
