@@ -243,7 +243,8 @@ def test_hostile_text_ids_and_labels_execute_nothing_and_show_as_text(open_repor
     assert page.locator("img").count() == 0
 
 
-def test_10000_cases_render_in_under_two_seconds(open_report: Any) -> None:
+def test_10000_cases_render_paginated(open_report: Any) -> None:
+    # The time to render is a benchmark figure (benchmarks/p3_html_render.py), not asserted here.
     results = synthetic(10_000, 20, accuracy=0.7)
     started = time.perf_counter()
     report = build_report(results, {})
@@ -258,4 +259,3 @@ def test_10000_cases_render_in_under_two_seconds(open_report: Any) -> None:
     )
     assert opened.errors == []
     assert len(explorer_rows(opened.page)) == 50
-    assert opened.load_ms < 2000
