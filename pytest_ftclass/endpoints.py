@@ -21,12 +21,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .cases import Case, completion_label
 from .results import Prediction
 
+if TYPE_CHECKING:
+    from tiktoken import Encoding
+
 Endpoint = Literal["completions", "chat"]
+
+#: Most ``logit_bias`` entries one request may carry (the OpenAI API's limit).
+MAX_LOGIT_BIAS_ENTRIES = 300
+#: The bias given to every label token under ``ft_constrain``: only they can be sampled.
+CONSTRAIN_BIAS = 100
 
 #: Base models served on the legacy Completions endpoint (and their ``ft:`` fine-tunes).
 COMPLETIONS_MODELS = ("babbage-002", "davinci-002", "gpt-3.5-turbo-instruct", "text-")
@@ -105,8 +113,12 @@ def completions_request(
     max_tokens: int,
     top_logprobs: int,
     stop: str = "",
+    logit_bias: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
-    """Keyword arguments for one batched Completions request (one prompt per case)."""
+    """Keyword arguments for one batched Completions request (one prompt per case).
+
+    ``logit_bias`` (token id as a string → bias), when given, is sent as is.
+    """
     prompts = []
     for case in cases:
         if case.format != "prompt":
@@ -124,6 +136,8 @@ def completions_request(
     }
     if stop and max_tokens > 1:
         request["stop"] = [stop]
+    if logit_bias:
+        request["logit_bias"] = dict(logit_bias)
     return request
 
 
@@ -134,13 +148,14 @@ def chat_request(
     separator: str,
     max_tokens: int,
     top_logprobs: int,
+    logit_bias: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments for one Chat Completions request for ``case``."""
     if case.format == "chat":
         messages = [dict(m) for m in case.input]  # type: ignore[union-attr]
     else:
         messages = [{"role": "user", "content": without_separator(str(case.input), separator)}]
-    return {
+    request: dict[str, Any] = {
         "model": model,
         "messages": messages,
         "max_completion_tokens": max_tokens,
@@ -148,15 +163,105 @@ def chat_request(
         "logprobs": True,
         "top_logprobs": min(top_logprobs, 20),
     }
+    if logit_bias:
+        request["logit_bias"] = dict(logit_bias)
+    return request
+
+
+def label_text(label: str, endpoint: str) -> str:
+    """The text a model generates for ``label``: with its leading space on Completions.
+
+    >>> label_text("sport", "completions"), label_text("sport", "chat")
+    (' sport', 'sport')
+    """
+    return " " + label if endpoint == "completions" else label
+
+
+def auto_max_tokens(
+    labels: Sequence[str], endpoint: str, encoding: Encoding | None, *, stop: str = ""
+) -> int:
+    """``max_tokens`` that lets the longest label (in tokens) be generated whole.
+
+    Tokens of the longest label as the endpoint generates it (see
+    :func:`label_text`), one more for the stop sequence when there is one; 1
+    without a tokenizer.
+
+    >>> from pytest_ftclass.tokens import load_encoding
+    >>> enc = load_encoding("cl100k_base")
+    >>> enc is None or auto_max_tokens(["sport", "tech"], "completions", enc) == 1
+    True
+    >>> auto_max_tokens(["sport", "tech"], "chat", None, stop="END")
+    1
+    """
+    if encoding is None or not labels:
+        return 1
+    longest = max(len(encoding.encode_ordinary(label_text(label, endpoint))) for label in labels)
+    return max(longest, 1) + (1 if stop else 0)
+
+
+def shares_first_token(labels: Sequence[str], endpoint: str, encoding: Encoding | None) -> bool:
+    """Whether two classes begin with the same token, so the first token's log-probs are rough.
+
+    Without a tokenizer: whether one label is a prefix of another, or two labels
+    share their first word.
+
+    >>> shares_first_token(["sport", "sports news"], "chat", None)
+    True
+    >>> shares_first_token(["sport", "tech"], "chat", None)
+    False
+    """
+    names = [label for label in dict.fromkeys(labels) if label]
+    if encoding is not None:
+        firsts = [encoding.encode_ordinary(label_text(label, endpoint))[:1] for label in names]
+        keys = [tuple(first) for first in firsts if first]
+        return len(keys) != len(set(keys))
+    words = [label.split()[0] if label.split() else label for label in names]
+    if len(words) != len(set(words)):
+        return True
+    return any(a != b and b.startswith(a) for a in names for b in names)
+
+
+def constraining_bias(
+    labels: Sequence[str], endpoint: str, encoding: Encoding, *, stop: str = ""
+) -> dict[str, int]:
+    """``logit_bias`` that lets the model write nothing but label tokens (``ft_constrain``).
+
+    Every token id of every label (as :func:`label_text` writes it), and of the
+    stop sequence when there is one, gets :data:`CONSTRAIN_BIAS`.  More than
+    :data:`MAX_LOGIT_BIAS_ENTRIES` distinct tokens is a ``ValueError``: the API
+    refuses such a request, and silently asking unconstrained would mislabel the run.
+
+    >>> from pytest_ftclass.tokens import load_encoding
+    >>> enc = load_encoding("cl100k_base")
+    >>> enc is None or len(constraining_bias(["sport", "tech"], "completions", enc)) == 2
+    True
+    """
+    texts = [label_text(label, endpoint) for label in labels]
+    if stop:
+        texts.append(stop)
+    ids = sorted({token for text in texts for token in encoding.encode_ordinary(text)})
+    if len(ids) > MAX_LOGIT_BIAS_ENTRIES:
+        raise ValueError(
+            f"--ft-constrain: the labels take {len(ids)} distinct tokens, more than the "
+            f"{MAX_LOGIT_BIAS_ENTRIES} logit_bias entries the API accepts; "
+            "run without --ft-constrain or with fewer or shorter labels"
+        )
+    return {str(token): CONSTRAIN_BIAS for token in ids}
 
 
 def parse_completions(
-    body: Any, n_prompts: int, *, labels: Sequence[str], stop: str = ""
+    body: Any,
+    n_prompts: int,
+    *,
+    labels: Sequence[str],
+    stop: str = "",
+    constrained: bool = False,
 ) -> list[Prediction]:
     """One Prediction per prompt of a batched Completions response, matched by ``index``.
 
     Choices may come in any order; a prompt with no choice (or a duplicated index)
-    gets an error Prediction instead of someone else's answer.
+    gets an error Prediction instead of someone else's answer.  ``constrained``:
+    the request carried a constraining ``logit_bias`` (see :func:`normalise_label`).
     """
     if not isinstance(body, Mapping) or not isinstance(body.get("choices"), list):
         return [
@@ -190,7 +295,13 @@ def parse_completions(
         finish_reason = choice.get("finish_reason")
         predictions.append(
             Prediction(
-                label=normalise_label(text, labels, stop=stop, truncated=finish_reason == "length"),
+                label=normalise_label(
+                    text,
+                    labels,
+                    stop=stop,
+                    truncated=finish_reason == "length",
+                    constrained=constrained,
+                ),
                 logprobs=class_logprobs(_completion_alternatives(choice.get("logprobs")), labels),
                 raw_text=text,
                 finish_reason=finish_reason if isinstance(finish_reason, str) else None,
@@ -200,7 +311,9 @@ def parse_completions(
     return predictions
 
 
-def parse_chat(body: Any, *, labels: Sequence[str], stop: str = "") -> Prediction:
+def parse_chat(
+    body: Any, *, labels: Sequence[str], stop: str = "", constrained: bool = False
+) -> Prediction:
     """The Prediction in a Chat Completions response."""
     choices = body.get("choices") if isinstance(body, Mapping) else None
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
@@ -216,7 +329,13 @@ def parse_chat(body: Any, *, labels: Sequence[str], stop: str = "") -> Predictio
     finish_reason = choice.get("finish_reason")
     usages = split_usage(body.get("usage"), 1)
     return Prediction(
-        label=normalise_label(content, labels, stop=stop, truncated=finish_reason == "length"),
+        label=normalise_label(
+            content,
+            labels,
+            stop=stop,
+            truncated=finish_reason == "length",
+            constrained=constrained,
+        ),
         logprobs=class_logprobs(_chat_alternatives(choice.get("logprobs")), labels),
         raw_text=content,
         finish_reason=finish_reason if isinstance(finish_reason, str) else None,
@@ -225,13 +344,21 @@ def parse_chat(body: Any, *, labels: Sequence[str], stop: str = "") -> Predictio
 
 
 def normalise_label(
-    text: str, labels: Sequence[str], *, stop: str = "", truncated: bool = False
+    text: str,
+    labels: Sequence[str],
+    *,
+    stop: str = "",
+    truncated: bool = False,
+    constrained: bool = False,
 ) -> str:
     """The class a generated text names.
 
     The text without stop sequence and surrounding space; when generation was cut
     short (``max_tokens``) and the text starts exactly one class, that class.
-    Anything else is kept as written: an out-of-set prediction.
+    When it was cut short under a constraining ``logit_bias`` (the model could
+    write nothing but label tokens, so it went on past the class), the longest
+    class the text begins with.  Anything else is kept as written: an
+    out-of-set prediction.
 
     >>> normalise_label(" sport", ["sport", "tech"])
     'sport'
@@ -239,12 +366,20 @@ def normalise_label(
     'entertainment'
     >>> normalise_label(" weather", ["sport", "tech"])
     'weather'
+    >>> normalise_label(" sport sport", ["sport", "tech"], truncated=True, constrained=True)
+    'sport'
     """
     answer = completion_label(text, stop)
     if answer in labels or not truncated or not answer:
         return answer
     starting = [label for label in labels if label.startswith(answer)]
-    return starting[0] if len(starting) == 1 else answer
+    if len(starting) == 1:
+        return starting[0]
+    if constrained:
+        begun = [label for label in labels if label and answer.startswith(label)]
+        if begun:
+            return max(begun, key=len)
+    return answer
 
 
 def class_logprobs(

@@ -15,7 +15,7 @@ does not import pytest: the plugin feeds it cases and reads predictions back.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,8 @@ class Evaluation:
         self.predictions: dict[tuple[str, str, str], Prediction] = {}
         self._server: Any = None
         self._classifiers: dict[str, Any] = {}
+        #: Called as ``(group, finished, total)`` at every poll of a batch (``ft_batch_api``).
+        self.batch_progress: Callable[[Group, int, int], None] | None = None
 
     # -- planning ---------------------------------------------------------
     def endpoint_for(self, model: str, case: Case) -> str:
@@ -109,7 +111,10 @@ class Evaluation:
         batches at full concurrency (whole Completions pages), so requests go out
         many at once while results, and the partial report of an interrupted run,
         arrive window by window.  Cases that are not in the source go together.
+        With ``ft_batch_api`` the whole selection of the group is one window: one batch.
         """
+        if self.settings.batch_api:
+            return list(group.selected.values())
         if not group.position:
             group.position = {c.id: i for i, c in enumerate(group.source_cases)}
         size = self.settings.batch_size * self.settings.concurrency * WINDOW_ROUNDS
@@ -156,6 +161,7 @@ class Evaluation:
             top_logprobs=settings.top_logprobs,
             batch_size=settings.batch_size,
             concurrency=settings.concurrency,
+            constrain=settings.constrain,
         )
 
         def describe(error: BaseException) -> str:
@@ -165,25 +171,55 @@ class Evaluation:
 
         self.recorder.begin(path)
         with self.recorder.use(path) as cassette:
-            predictions = predict(
-                pending,
-                model=group.model,
-                endpoint=group.endpoint,
-                labels=group.labels,
-                client=client,
-                options=options,
-                source_cases=group.source_cases,
-                page_recorded=lambda url, body: self.recorder.can_replay(cassette, url, body),
-                describe_error=describe,
-            )
+            if settings.batch_api:
+                predictions = self._predict_batch(group, pending, client, options, describe)
+            else:
+                predictions = predict(
+                    pending,
+                    model=group.model,
+                    endpoint=group.endpoint,
+                    labels=group.labels,
+                    client=client,
+                    options=options,
+                    source_cases=group.source_cases,
+                    page_recorded=lambda url, body: self.recorder.can_replay(cassette, url, body),
+                    describe_error=describe,
+                )
         for case in pending:
             predictions.setdefault(case.id, Prediction.failed("no prediction was returned"))
         return predictions
+
+    def _predict_batch(
+        self,
+        group: Group,
+        pending: list[Case],
+        client: ClientOptions,
+        options: RequestOptions,
+        describe: Callable[[BaseException], str],
+    ) -> dict[str, Prediction]:
+        """``pending`` through one batch of the Batch API (inside the group's cassette)."""
+        from .batch_api import poll_interval_for, predict_via_batch
+
+        report = self.batch_progress
+        return predict_via_batch(
+            pending,
+            model=group.model,
+            endpoint=group.endpoint,
+            labels=group.labels,
+            client=client,
+            options=options,
+            source_cases=group.source_cases,
+            poll_interval=poll_interval_for(client.base_url),
+            progress=None if report is None else lambda done, total: report(group, done, total),
+            describe_error=describe,
+        )
 
     # -- client and local model ------------------------------------------
     def client_options(self, model: str) -> ClientOptions:
         settings = self.settings
         live = not self.recorder.replay_only
+        if settings.azure_deployment:
+            return self._azure_client_options()
         key = self.environ.get("OPENAI_API_KEY")
         base_url = self.base_url_for(model)
         if not key:
@@ -198,6 +234,37 @@ class Evaluation:
             base_url=base_url,
             max_retries=settings.max_retries if live else 0,
             timeout=settings.timeout,
+        )
+
+    def _azure_client_options(self) -> ClientOptions:
+        """Azure OpenAI: ``ft_base_url`` (or ``AZURE_OPENAI_ENDPOINT``) is the resource endpoint.
+
+        The key is ``AZURE_OPENAI_API_KEY``, else ``OPENAI_API_KEY``; both are
+        needed only to record.  Replay needs neither: requests match on path and
+        body, whatever host they name.
+        """
+        settings = self.settings
+        live = not self.recorder.replay_only
+        deployment = settings.azure_deployment
+        key = self.environ.get("AZURE_OPENAI_API_KEY") or self.environ.get("OPENAI_API_KEY")
+        endpoint = settings.base_url or self.environ.get("AZURE_OPENAI_ENDPOINT")
+        if live and not endpoint:
+            raise RuntimeError(
+                f"Azure deployment {deployment!r} needs its resource endpoint: set "
+                "--ft-base-url (e.g. https://NAME.openai.azure.com) or AZURE_OPENAI_ENDPOINT"
+            )
+        if live and not key:
+            raise RuntimeError(
+                f"AZURE_OPENAI_API_KEY (or OPENAI_API_KEY) is not set: it is needed to record "
+                f"from Azure deployment {deployment!r} (record mode '{settings.record_mode}')"
+            )
+        return ClientOptions(
+            api_key=key or PLACEHOLDER_KEY,
+            base_url=endpoint or UNUSED_BASE_URL.removesuffix("/v1"),
+            max_retries=settings.max_retries if live else 0,
+            timeout=settings.timeout,
+            azure_deployment=deployment,
+            azure_api_version=settings.azure_api_version,
         )
 
     def base_url_for(self, model: str) -> str | None:
@@ -276,4 +343,5 @@ def case_result(
         latency_s=prediction.latency_s,
         error=prediction.error,
         outcome=outcome,
+        logprobs_approximate=prediction.logprobs_approximate,
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .gate import Bound
+from .predict import DEFAULT_AZURE_API_VERSION
 
 if TYPE_CHECKING:
     import pytest
@@ -82,10 +83,39 @@ SETTINGS: dict[str, Setting] = {
         Setting(
             "ft_stop", "completion stop sequence removed from labels (\\n escapes allowed)", ""
         ),
-        Setting("ft_max_tokens", "max tokens generated per case", 1, kind="int"),
+        Setting(
+            "ft_max_tokens",
+            "max tokens generated per case, or auto (the default): the longest label's tokens, "
+            "+1 with a stop sequence",
+            kind="int",
+        ),
+        Setting(
+            "ft_constrain",
+            "constrained decoding: a logit_bias of +100 on the labels' tokens, so the model can "
+            "only write a class",
+            False,
+            kind="bool",
+        ),
+        Setting(
+            "ft_azure_deployment",
+            "Azure OpenAI deployment to ask (ft_base_url is then the resource endpoint, "
+            "the key AZURE_OPENAI_API_KEY or OPENAI_API_KEY)",
+        ),
+        Setting(
+            "ft_azure_api_version",
+            "api-version sent to Azure OpenAI",
+            DEFAULT_AZURE_API_VERSION,
+        ),
         Setting("ft_top_logprobs", "number of top log-probabilities asked for", 5, kind="int"),
         Setting("ft_batch_size", "prompts per Completions request", 20, kind="int"),
         Setting("ft_concurrency", "requests in flight at once", 8, kind="int"),
+        Setting(
+            "ft_batch_api",
+            "ask through the Batch API: one batch per case source and model "
+            "(for very large suites; cheaper, slower)",
+            False,
+            kind="bool",
+        ),
         Setting(
             "ft_max_retries", "retries of a failed request (429, 5xx, connection)", 2, kind="int"
         ),
@@ -204,10 +234,14 @@ class Settings:
     case_files: tuple[str, ...] = ("*.cases.jsonl",)
     separator: str = DEFAULT_SEPARATOR
     stop: str = ""
-    max_tokens: int = 1
+    max_tokens: int | None = None  # None: auto, sized from the longest label
     top_logprobs: int = 5
     batch_size: int = 20
     concurrency: int = 8
+    batch_api: bool = False
+    constrain: bool = False
+    azure_deployment: str | None = None
+    azure_api_version: str = DEFAULT_AZURE_API_VERSION
     max_retries: int = 2
     timeout: float = 60.0
     strict: bool = False
@@ -251,7 +285,7 @@ def resolve_settings(config: pytest.Config) -> Settings:
     if values["cassette_dir"] is None:
         values["cassette_dir"] = config.rootpath / "cassettes"
     for key in ("max_tokens", "top_logprobs", "batch_size", "concurrency"):
-        if values[key] < 1:
+        if values[key] is not None and values[key] < 1:
             raise pytest.UsageError(
                 f"pytest-ftclass: ft_{key} must be at least 1, got {values[key]}"
             )
@@ -291,6 +325,8 @@ def _convert(setting: Setting, value: Any, base: Path) -> Any:
         return tuple(p for v in value or () for p in str(v).split() if p)
     if value is None or value == "":
         return setting.default if setting.kind != "path" else None
+    if setting.name == "ft_max_tokens" and str(value).strip().lower() == "auto":
+        return None
     if setting.kind == "int":
         try:
             return int(value)

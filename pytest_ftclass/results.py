@@ -29,6 +29,8 @@ class Prediction:
     the one class it starts).  It may lie outside the label set; it is ``None``
     only when ``error`` is set.  ``logprobs`` maps each class the response
     mentioned among its top log-probabilities to its log-probability.
+    ``logprobs_approximate`` is true when those come from a first token that
+    several classes share, so they are a rough guide, not the class probability.
     """
 
     label: str | None
@@ -38,6 +40,7 @@ class Prediction:
     usage: dict[str, int] | None = None
     latency_s: float | None = None
     error: str | None = None
+    logprobs_approximate: bool = False
 
     @property
     def ok(self) -> bool:
@@ -68,6 +71,7 @@ _PREDICTION_FIELDS = (
     "usage",
     "latency_s",
     "error",
+    "logprobs_approximate",
 )
 
 
@@ -96,6 +100,7 @@ class CaseResult:
     latency_s: float | None = None
     error: str | None = None
     outcome: str = ""
+    logprobs_approximate: bool = False
 
     @property
     def correct(self) -> bool:

@@ -170,7 +170,7 @@ class ReportCollector:
                 if (settings.rootdir / source).is_file()
             },
             "settings": {
-                "max_tokens": settings.max_tokens,
+                "max_tokens": "auto" if settings.max_tokens is None else settings.max_tokens,
                 "top_logprobs": settings.top_logprobs,
                 "batch_size": settings.batch_size,
                 "strict": settings.strict,

@@ -36,7 +36,14 @@ How a class is served:
 
 Limits kept from the real API: Completions ``logprobs`` is at most 5, Chat
 ``top_logprobs`` at most 20 and needs ``logprobs: true``.  Not supported (400):
-``echo``, ``stream``, ``n`` other than 1, token-id prompts.
+``echo``, ``stream``, ``n`` other than 1, token-id prompts.  ``logit_bias`` is
+checked (token ids to numbers from -100 to 100) and its size logged, but it does
+not change the answer: the model answers a class anyway.
+
+Azure OpenAI paths are answered too: ``POST
+/openai/deployments/{name}/completions`` and ``.../chat/completions`` ask the
+model named ``name`` (the body's ``model`` is ignored, so is ``api-version``),
+and the key may come in an ``api-key`` header.
 
 ``resolve`` maps a model id to its classifier and raises ``KeyError`` for an
 unknown one (a 404 ``model_not_found``); a ``Mapping`` works as is and lets
@@ -81,6 +88,8 @@ class RequestRecord:
     model: str | None
     inputs: int
     status: int
+    #: entries of the request's ``logit_bias`` (``None``: the request had none)
+    logit_bias_size: int | None = None
 
 
 class ApiError(Exception):
@@ -122,6 +131,11 @@ class ReferenceServer:
         client = openai.OpenAI(base_url=server.base_url, api_key="sk-anything")
         ...
         server.stop()
+
+    ``latency_s`` makes every answer wait that many seconds before it is sent
+    (each connection is served by its own thread, so concurrent requests wait
+    side by side, like a remote API's round trip): benchmarks use it to stand
+    in for a real endpoint, e.g. ``ReferenceServer(models, latency_s=0.1)``.
     """
 
     def __init__(
@@ -131,7 +145,10 @@ class ReferenceServer:
         host: str = "127.0.0.1",
         port: int = 0,
         api_key: str | None = None,
+        latency_s: float = 0.0,
     ) -> None:
+        if latency_s < 0:
+            raise ValueError(f"latency_s must be zero or positive, not {latency_s}")
         if isinstance(resolve, Mapping):
             models = resolve
             self._resolve: Resolver = models.__getitem__
@@ -142,6 +159,7 @@ class ReferenceServer:
         self.host = host
         self.port = port
         self.api_key = api_key
+        self.latency_s = latency_s
         self._log: list[RequestRecord] = []
         self._lock = threading.Lock()
         self._httpd: _HTTPServer | None = None
@@ -227,10 +245,11 @@ class ReferenceServer:
 
     # -- the API -----------------------------------------------------------------
 
-    def _authorized(self, authorization: str | None) -> bool:
+    def _authorized(self, authorization: str | None, api_key_header: str | None = None) -> bool:
+        """The key as ``Authorization: Bearer KEY`` (OpenAI) or ``api-key: KEY`` (Azure)."""
         if self.api_key is None:
             return True
-        return authorization == f"Bearer {self.api_key}"
+        return authorization == f"Bearer {self.api_key}" or api_key_header == self.api_key
 
     def _model(self, body: dict[str, Any]) -> tuple[str, ReferenceClassifier]:
         model_id = body.get("model")
@@ -273,6 +292,7 @@ class ReferenceServer:
         _check_temperature(body)
         _check_stop(body)
         _check_unsupported(body)
+        _check_logit_bias(body)
         if body.get("echo"):
             raise ApiError(400, "'echo' is not supported by the reference model.", param="echo")
         top_n = _optional_int(body, "logprobs", 0, MAX_COMPLETION_LOGPROBS)
@@ -317,6 +337,7 @@ class ReferenceServer:
         _check_temperature(body)
         _check_stop(body)
         _check_unsupported(body)
+        _check_logit_bias(body)
         want_logprobs = body.get("logprobs")
         if want_logprobs is not None and not isinstance(want_logprobs, bool):
             raise _invalid("logprobs", "a boolean")
@@ -402,6 +423,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's
+        # algorithm and the client's delayed ACK add ~40 ms to every answer.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self.server.sockets_lock:
             self.server.open_sockets.add(self.connection)
 
@@ -433,19 +457,27 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         model: str | None = None
         inputs = 0
+        bias_size: int | None = None
+        deployment, api_path = _deployment_route(path)
         try:
             raw = self._read_body()
-            if not owner._authorized(self.headers.get("Authorization")):
+            headers = self.headers
+            if not owner._authorized(headers.get("Authorization"), headers.get("api-key")):
                 raise ApiError(
                     401,
                     "Incorrect API key provided. The reference server was started with an "
-                    "API key and the request's Authorization: Bearer header does not match it.",
+                    "API key and neither the request's Authorization: Bearer header nor its "
+                    "api-key header matches it.",
                     code="invalid_api_key",
                 )
-            if method == "POST" and path in ("/v1/completions", "/v1/chat/completions"):
+            if method == "POST" and api_path in ("/v1/completions", "/v1/chat/completions"):
                 body = _parse_json(raw)
+                if deployment is not None:  # Azure: the deployment is the model
+                    body["model"] = deployment
                 model = body.get("model") if isinstance(body.get("model"), str) else None
-                if path == "/v1/completions":
+                bias = body.get("logit_bias")
+                bias_size = len(bias) if isinstance(bias, dict) else None
+                if api_path == "/v1/completions":
                     prompt = body.get("prompt")
                     inputs = len(prompt) if isinstance(prompt, list) else int(prompt is not None)
                     answer = owner.completions(body)
@@ -453,6 +485,11 @@ class _Handler(BaseHTTPRequestHandler):
                     messages = body.get("messages")
                     inputs = len(messages) if isinstance(messages, list) else 0
                     answer = owner.chat_completions(body)
+            elif path.startswith(("/v1/files", "/v1/batches")):
+                from pytest_ftclass.reference.batches import handle_batch_api
+
+                content_type = self.headers.get("Content-Type", "")
+                answer = handle_batch_api(owner, method, path, raw, content_type)
             elif method == "GET" and path == "/v1/models":
                 answer = owner.models()
             elif method == "GET" and path.startswith("/v1/models/") and path.count("/") == 3:
@@ -470,7 +507,9 @@ class _Handler(BaseHTTPRequestHandler):
                 f"The reference server failed on this request ({type(err).__name__}).",
                 type="server_error",
             ).body()
-        owner._record(RequestRecord(method, path, model, inputs, status))
+        if owner.latency_s > 0:
+            time.sleep(owner.latency_s)
+        owner._record(RequestRecord(method, path, model, inputs, status, bias_size))
         self._send_json(status, answer)
 
     def _read_body(self) -> bytes:
@@ -510,10 +549,12 @@ class _Handler(BaseHTTPRequestHandler):
             parts.append(self.rfile.read(size))
             self.rfile.readline(1024)
 
-    def _send_json(self, status: int, answer: dict[str, Any]) -> None:
-        payload = json.dumps(answer, ensure_ascii=False).encode("utf-8")
+    def _send_json(self, status: int, answer: dict[str, Any] | bytes) -> None:
+        binary = isinstance(answer, bytes)  # a file's content (GET /v1/files/{id}/content)
+        payload = answer if binary else json.dumps(answer, ensure_ascii=False).encode("utf-8")
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        kind = "application/octet-stream" if binary else "application/json"
+        self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("x-request-id", "req_" + uuid.uuid4().hex)
         if self.close_connection:
@@ -588,6 +629,38 @@ def _check_stop(body: dict[str, Any]) -> None:
         return
     if not (isinstance(value, list) and len(value) <= 4 and all(isinstance(s, str) for s in value)):
         raise _invalid("stop", "a string or a list of at most 4 strings")
+
+
+def _deployment_route(path: str) -> tuple[str | None, str]:
+    """(Azure deployment, the ``/v1`` path it stands for) of an Azure OpenAI path.
+
+    >>> _deployment_route("/openai/deployments/my-deploy/chat/completions")
+    ('my-deploy', '/v1/chat/completions')
+    >>> _deployment_route("/v1/completions")
+    (None, '/v1/completions')
+    """
+    prefix = "/openai/deployments/"
+    if path.startswith(prefix):
+        name, _, rest = path[len(prefix) :].partition("/")
+        if name and rest in ("completions", "chat/completions"):
+            return name, "/v1/" + rest
+    return None, path
+
+
+def _check_logit_bias(body: dict[str, Any]) -> None:
+    """``logit_bias``: token ids (as strings of digits) to numbers from -100 to 100."""
+    value = body.get("logit_bias")
+    if value is None:
+        return
+    if not isinstance(value, dict) or not all(
+        isinstance(token, str)
+        and token.isdigit()
+        and not isinstance(bias, bool)
+        and isinstance(bias, (int, float))
+        and -100 <= bias <= 100
+        for token, bias in value.items()
+    ):
+        raise _invalid("logit_bias", "a map of token ids to numbers from -100 to 100")
 
 
 def _check_unsupported(body: dict[str, Any]) -> None:

@@ -1,0 +1,255 @@
+"""P2: asking a live endpoint with latency: batching and concurrency against one request per case.
+
+Targets, for N = 1,000 cases and a model answering after L = 100 ms:
+
+- at least 50 × faster than the cookbook's loop (one blocking
+  ``client.completions.create(prompt=..., max_tokens=1, logprobs=5)`` per case);
+- within 1.25 × of the ideal ⌈N/B⌉ · L / C for batch size B and concurrency C.
+
+The local reference model is started in this process with ``latency_s=L``.
+The loop is timed on a sample (``--loop-sample``) and extrapolated to N
+(labelled so).  The grid B × C is timed through ``pytest_ftclass.predict.predict``
+directly and through the plugin (a pytest subprocess recording into a fresh
+cassette directory; ``startup`` is the same suite's ``--collect-only`` time, so
+``plugin − startup`` is the asking and the reporting).  Chat Completions (one
+request per case, ideal N · L / C) is timed the same way::
+
+    python benchmarks/p2_live.py              # N=1000, L=0.1 s
+    python benchmarks/p2_live.py --quick      # N=200, a smaller grid
+    python benchmarks/p2_live.py --no-plugin  # predict() only
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    CHAT_MODEL,
+    COMPLETIONS_MODEL,
+    chat_lines,
+    completion_lines,
+    machine_note,
+    median,
+    print_table,
+    run_pytest,
+    train_reference,
+    verdict,
+    write_jsonl,
+)
+
+SPEEDUP_TARGET = 50.0
+IDEAL_TARGET = 1.25
+
+
+def ideal(n: int, batch: int, concurrency: int, latency: float) -> float:
+    """⌈n / batch⌉ requests, ``concurrency`` at a time, each taking ``latency``."""
+    return math.ceil(n / batch) * latency / concurrency
+
+
+def cookbook_loop(cases: list[Any], base_url: str) -> float:
+    """Seconds for one blocking Completions request per case, as the cookbook does."""
+    import openai
+
+    client = openai.OpenAI(base_url=base_url, api_key="sk-local", max_retries=0)
+    started = time.perf_counter()
+    for case in cases:
+        client.completions.create(
+            model=COMPLETIONS_MODEL, prompt=case.text + "\n\n###\n\n", max_tokens=1, logprobs=5
+        )
+    elapsed = time.perf_counter() - started
+    client.close()
+    return elapsed
+
+
+def time_predict(
+    cases: list[Any], endpoint: str, model: str, base_url: str, b: int, c: int
+) -> float:
+    from pytest_ftclass.predict import ClientOptions, RequestOptions, predict
+
+    started = time.perf_counter()
+    predictions = predict(
+        cases,
+        model=model,
+        endpoint=endpoint,
+        labels=sorted({case.label for case in cases}),
+        client=ClientOptions(api_key="sk-local", base_url=base_url, max_retries=0),
+        options=RequestOptions(batch_size=b, concurrency=c),
+    )
+    elapsed = time.perf_counter() - started
+    failed = sum(1 for p in predictions.values() if p.error)
+    if failed or len(predictions) != len(cases):
+        print(f"  predict: {failed} failed, {len(predictions)} of {len(cases)} answered")
+    return elapsed
+
+
+def time_plugin(suite: Path, model: str, base_url: str, b: int, c: int) -> float:
+    cassettes = Path(tempfile.mkdtemp(prefix="cassettes-", dir=suite))
+    run = run_pytest(
+        suite,
+        f"--ft-model={model}",
+        f"--ft-base-url={base_url}",
+        "--ft-record-mode=new_episodes",
+        f"--ft-cassette-dir={cassettes}",
+        f"--ft-batch-size={b}",
+        f"--ft-concurrency={c}",
+    )
+    shutil.rmtree(cassettes, ignore_errors=True)
+    if run.returncode != 0:
+        print(f"  plugin run exit {run.returncode}: {run.tail}")
+    return run.seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=1_000)
+    parser.add_argument("--latency", type=float, default=0.1, help="seconds per answer")
+    parser.add_argument("--quick", action="store_true", help="N=200, batch {1,20}, C {4,16}")
+    parser.add_argument("--loop-sample", type=int, default=100, help="cases timed in the loop")
+    parser.add_argument("--repeat", type=int, default=1, help="repetitions per grid cell")
+    parser.add_argument("--no-plugin", action="store_true", help="skip the pytest subprocesses")
+    args = parser.parse_args(argv)
+    n = 200 if args.quick else args.n
+    batches = [1, 20] if args.quick else [1, 10, 20, 50]
+    concurrencies = [4, 16] if args.quick else [4, 8, 16]
+    sample = min(n, 20 if args.quick else args.loop_sample)
+    latency = args.latency
+    root = Path(tempfile.mkdtemp(prefix="ftclass-p2-"))
+    try:
+        return run(
+            root, n, latency, batches, concurrencies, sample, args.repeat, not args.no_plugin
+        )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def run(
+    root: Path,
+    n: int,
+    latency: float,
+    batches: list[int],
+    concurrencies: list[int],
+    sample: int,
+    repeat: int,
+    plugin: bool,
+) -> int:
+    from pytest_ftclass.cases import load_cases
+    from pytest_ftclass.reference import ReferenceServer
+
+    print(machine_note())
+    completion_path = write_jsonl(root / "suite" / "bench.cases.jsonl", completion_lines(n, 2))
+    chat_path = write_jsonl(root / "chat" / "chat.cases.jsonl", chat_lines(n, 2))
+    for directory in (completion_path.parent, chat_path.parent):
+        (directory / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    cases = load_cases(completion_path)
+    chats = load_cases(chat_path)
+    classifier = train_reference(root)
+    with ReferenceServer(lambda _model: classifier, latency_s=latency) as server:
+        url = server.base_url
+        loop = cookbook_loop(cases[:sample], url)
+        loop_n = loop * n / sample
+        print(
+            f"cookbook loop: {sample} cases in {loop:.2f} s → {loop_n:.1f} s for {n} (extrapolated)"
+        )
+        startup = {}
+        if plugin:
+            for name, directory in (
+                ("completions", completion_path.parent),
+                ("chat", chat_path.parent),
+            ):
+                startup[name] = run_pytest(directory, "--collect-only").seconds
+            print(f"plugin startup (--collect-only): {startup}")
+        rows = []
+        best: tuple[float, int, int] | None = None
+        for b in batches:
+            for c in concurrencies:
+                best_case = ideal(n, b, c, latency)
+                direct = median(
+                    [
+                        time_predict(cases, "completions", COMPLETIONS_MODEL, url, b, c)
+                        for _ in range(repeat)
+                    ]
+                )
+                row: list[Any] = [b, c, best_case, direct, direct / best_case, loop_n / direct]
+                if plugin:
+                    wall = median(
+                        [
+                            time_plugin(completion_path.parent, COMPLETIONS_MODEL, url, b, c)
+                            for _ in range(repeat)
+                        ]
+                    )
+                    net = wall - startup["completions"]
+                    row += [wall, net, net / best_case, loop_n / wall]
+                rows.append(row)
+                print(f"  B={b} C={c}: predict {direct:.2f} s (ideal {best_case:.2f})")
+                if best is None or direct < best[0]:
+                    best = (direct, b, c)
+        header = ["B", "C", "ideal s", "predict s", "÷ ideal", "loop ÷"]
+        if plugin:
+            header += ["plugin s", "− startup", "÷ ideal", "loop ÷"]
+        print_table(f"P2 Completions, N={n}, L={latency} s (median of {repeat})", header, rows)
+
+        chat_rows = []
+        for c in concurrencies:
+            best_case = ideal(n, 1, c, latency)
+            direct = median(
+                [time_predict(chats, "chat", CHAT_MODEL, url, 1, c) for _ in range(repeat)]
+            )
+            row = [c, best_case, direct, direct / best_case, loop_n / direct]
+            if plugin:
+                wall = time_plugin(chat_path.parent, CHAT_MODEL, url, 1, c)
+                net = wall - startup["chat"]
+                row += [wall, net, net / best_case]
+            chat_rows.append(row)
+            print(f"  chat C={c}: predict {direct:.2f} s (ideal {best_case:.2f})")
+        header = ["C", "ideal s", "predict s", "÷ ideal", "loop ÷"]
+        if plugin:
+            header += ["plugin s", "− startup", "÷ ideal"]
+        print_table(f"P2 Chat Completions, N={n}, one request per case", header, chat_rows)
+
+    summary = []
+    for row in rows:
+        b, c, _, direct, over, speedup = row[:6]
+        if (b, c) in ((20, 8), (50, 16)) or (b, c) == best[1:]:
+            summary.append(
+                [
+                    f"predict B={b} C={c}",
+                    direct,
+                    speedup,
+                    f"≥ {SPEEDUP_TARGET}",
+                    verdict(speedup >= SPEEDUP_TARGET),
+                    over,
+                    f"≤ {IDEAL_TARGET}",
+                    verdict(over <= IDEAL_TARGET),
+                ]
+            )
+            if plugin:
+                wall, net, net_over, wall_speedup = row[6:10]
+                summary.append(
+                    [
+                        f"plugin  B={b} C={c}",
+                        wall,
+                        wall_speedup,
+                        f"≥ {SPEEDUP_TARGET}",
+                        verdict(wall_speedup >= SPEEDUP_TARGET),
+                        net_over,
+                        f"≤ {IDEAL_TARGET}",
+                        verdict(net_over <= IDEAL_TARGET),
+                    ]
+                )
+    print(machine_note())
+    print_table(
+        "P2 verdicts (loop extrapolated from the sample)",
+        ["run", "s", "loop ÷ run", "target", "verdict", "÷ ideal", "target", "verdict"],
+        summary,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

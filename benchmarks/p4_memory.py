@@ -1,0 +1,117 @@
+"""P4: peak memory of a large replay (target: 100,000 cases within 1 GB).
+
+For each size, writes a suite, records it once against the local reference
+model with large batches (``--ft-batch-size``, default 200), then replays it
+(``--ft-record-mode=none``, same batch size) in a pytest subprocess whose own
+peak RSS is read from ``os.wait4``.  Replays with and without
+``IndexedCassette`` (``-p indexed_cassettes``).  When the largest size is
+skipped for time, the peak at 100,000 is extrapolated linearly from the two
+largest measured sizes, and labelled so::
+
+    python benchmarks/p4_memory.py                      # 20,000 and 50,000, extrapolated
+    python benchmarks/p4_memory.py --sizes 100000       # the real thing (slow)
+    python benchmarks/p4_memory.py --quick              # 2,000 and 5,000
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+
+from _common import (
+    COMPLETIONS_MODEL,
+    machine_note,
+    print_table,
+    run_pytest,
+    train_reference,
+    verdict,
+    write_suite,
+)
+
+TARGET_N = 100_000
+TARGET_MB = 1024.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[20_000, 50_000])
+    parser.add_argument("--quick", action="store_true", help="sizes 2,000 and 5,000")
+    parser.add_argument("--batch-size", type=int, default=200)
+    parser.add_argument("--no-plain", action="store_true", help="only the indexed replay")
+    args = parser.parse_args(argv)
+    sizes = [2_000, 5_000] if args.quick else sorted(args.sizes)
+    root = Path(tempfile.mkdtemp(prefix="ftclass-p4-"))
+    try:
+        return run(root, sizes, args.batch_size, not args.no_plain)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def run(root: Path, sizes: list[int], batch_size: int, plain: bool) -> int:
+    from pytest_ftclass.reference import ReferenceServer
+
+    print(machine_note())
+    classifier = train_reference(root)
+    model = f"--ft-model={COMPLETIONS_MODEL}"
+    batch = f"--ft-batch-size={batch_size}"
+    rows = []
+    peaks: dict[str, list[tuple[int, float]]] = {"index": [], "today": []}
+    for n in sizes:
+        suite = write_suite(root / f"suite-{n}", n)
+        with ReferenceServer(lambda _model: classifier) as server:
+            recorded = run_pytest(
+                suite,
+                model,
+                batch,
+                f"--ft-base-url={server.base_url}",
+                "--ft-record-mode=new_episodes",
+            )
+        cassette_mb = sum(p.stat().st_size for p in (suite / "cassettes").rglob("*.json")) / 2**20
+        rows.append([n, "record", recorded.seconds, recorded.max_rss_mb, recorded.returncode])
+        print(f"  {n}: recorded in {recorded.seconds:.1f} s, cassette {cassette_mb:.1f} MiB")
+        variants = [("index", ["indexed_cassettes"])] + ([("today", [])] if plain else [])
+        for name, plugins in variants:
+            replay = run_pytest(suite, model, batch, plugins=plugins)
+            rows.append(
+                [n, f"replay ({name})", replay.seconds, replay.max_rss_mb, replay.returncode]
+            )
+            peaks[name].append((n, replay.max_rss_mb))
+            print(
+                f"  {n}: replay ({name}) {replay.seconds:.1f} s, peak {replay.max_rss_mb:.0f} MiB"
+            )
+        shutil.rmtree(suite, ignore_errors=True)
+    print_table(
+        "P4 peak RSS of the pytest process", ["cases", "run", "s", "peak MiB", "exit"], rows
+    )
+
+    summary = []
+    for name, points in peaks.items():
+        if not points:
+            continue
+        measured = dict(points)
+        if TARGET_N in measured:
+            value, how = measured[TARGET_N], "measured"
+        elif len(points) >= 2:
+            (n1, m1), (n2, m2) = points[-2], points[-1]
+            slope = (m2 - m1) / (n2 - n1)
+            value, how = m2 + slope * (TARGET_N - n2), f"extrapolated from {n1} and {n2}"
+            summary.append([name, f"{slope * 1000:.1f} MiB per 1,000 cases", "", "", ""])
+        else:
+            continue
+        summary.append(
+            [
+                name,
+                f"peak at {TARGET_N}: {value:.0f} MiB",
+                how,
+                f"≤ {TARGET_MB:.0f}",
+                verdict(value <= TARGET_MB),
+            ]
+        )
+    print_table("P4 verdict", ["replay", "figure", "how", "target", "verdict"], summary)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,574 @@
+"""Asking the model through the Batch API (``--ft-batch-api``), for very large suites.
+
+Instead of one HTTP request per Completions page or chat case, the requests are
+written to one JSONL input file, uploaded (``client.files.create``), run as one
+batch (``client.batches.create``), polled (``client.batches.retrieve``) and read
+back (``client.files.content``), then parsed by the same functions as the live
+path into the same :class:`~pytest_ftclass.results.Prediction` objects::
+
+    predictions = predict_via_batch(
+        cases, model="ft:babbage-002:acme::abc123", endpoint="completions",
+        labels=["sport", "tech"], client=ClientOptions(api_key="sk-..."),
+        progress=lambda done, total: print(f"{done}/{total}"),
+    )
+
+Each input line is exactly the body the live path would send: a Completions
+line holds one page of ``batch_size`` prompts (pages cut from the whole case
+source, as in :mod:`pytest_ftclass.predict`), a chat line one conversation.  A
+line's ``custom_id`` is ``ftclass-`` and a digest of the ids of its cases: stable
+from run to run, safe in any file name or log, unique within the batch.
+
+>>> custom_id(["sport-1", "sport-2"])
+'ftclass-c36898c883bd68089b08b099ec6528b9'
+
+Failures stay per case: a line answered with an error (in the batch's error
+file) or missing from the output gives an error Prediction to exactly the cases
+of that line; a batch that ends ``failed``, ``expired`` or ``cancelled`` gives
+every case without an answer an error naming the batch and its errors; an API
+error on the upload, the creation or a poll fails every case with its message.
+
+Recording and replay (the caller opens the group's cassette around the call, as
+for the live path).  Four things differ from the live path's traffic:
+
+1. The upload is ``multipart/form-data`` with a random boundary, and the file
+   holds prompt text.  :func:`canonical_multipart` turns such a body into
+   canonical JSON ``{"file": "ftclass-sha256:<digest of the file>", "filename":
+   ..., "purpose": "batch"}`` (the file's text instead of its digest when
+   prompts are kept): the cassette holds no prompt text and the request matches
+   on replay whatever boundary the client drew, because the input file is
+   byte-for-byte deterministic (fixed key order, stable custom ids).  The
+   recorder's ``before_record_request`` calls it for multipart bodies and sets
+   the recorded content type to ``application/json``.
+2. Answers of the Files and Batches endpoints have no ``choices`` list, which
+   the recorder otherwise takes for a broken answer: :func:`is_batch_api_body`
+   recognises them (a ``file`` or ``batch`` object, or a batch output/error
+   JSONL file) so they are recorded.  The downloaded files hold the model's
+   answers and error messages, never prompt text.
+3. ``GET /v1/batches/{id}`` is one request with changing answers.  vcrpy
+   matches it on method and path and, with ``allow_playback_repeats``, would
+   replay the first (in-progress) answer forever, while recording as well as on
+   replay.  So an unfinished poll answer is never recorded
+   (:func:`is_unfinished_poll`, applied where the cassette appends an
+   interaction, because vcrpy's ``before_record_response`` does not see the
+   request and the creation answer, which must be kept, is a ``validating``
+   batch too).  Recording then polls the live server until the end; replay
+   finds the final answer at the first poll and never sleeps.
+4. File and batch ids are random per recording.  Nothing needs them stable: the
+   client takes every id from an answer (the upload's id goes into the
+   creation's body, the creation's id into the poll's path, the final poll's
+   file ids into the download paths), and on replay those answers come from the
+   same cassette, so every later request matches what was recorded.
+
+A subset of a recorded run (``-k``) sends a different input file, so it is not
+answered from the recording of the full run (unlike the live path's pages): it
+is recorded as a new batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .cases import Case
+from .endpoints import chat_request, completions_request, parse_chat, parse_completions
+from .predict import ClientOptions, RequestOptions, describe_api_error, pages_of, shape_options
+from .recording import DIGEST_PREFIX
+from .results import Prediction
+
+#: The request path of each endpoint, as batch input lines and ``batches.create`` name it.
+ENDPOINT_URLS = {"completions": "/v1/completions", "chat": "/v1/chat/completions"}
+#: Name the input file is uploaded under (part of the recorded upload: keep it fixed).
+INPUT_FILE_NAME = "ftclass-batch.jsonl"
+#: A batch in one of these states will not change any more.
+FINAL_STATUSES = frozenset({"completed", "failed", "expired", "cancelled"})
+#: Seconds before the second poll; each later wait is 1.5 times longer, up to the maximum.
+DEFAULT_POLL_INTERVAL = 5.0
+MAX_POLL_INTERVAL = 60.0
+#: First wait against a server on this machine (the reference model): no rate limit to spare.
+LOOPBACK_POLL_INTERVAL = 0.05
+DEFAULT_OPTIONS = RequestOptions()
+
+_POLL_PATH = re.compile(r"/batches/[^/]+$")
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class BatchLine:
+    """One request of the batch: its ``custom_id``, the cases it answers, its body."""
+
+    custom_id: str
+    case_ids: tuple[str, ...]
+    body: dict[str, Any]
+
+
+def custom_id(case_ids: Iterable[str]) -> str:
+    """The ``custom_id`` of the line asking for ``case_ids`` (in order): stable and safe."""
+    digest = hashlib.sha256("\n".join(case_ids).encode("utf-8")).hexdigest()
+    return "ftclass-" + digest[:32]
+
+
+def poll_interval_for(base_url: str | None) -> float:
+    """The first wait between polls: short for a server on this machine, else the default.
+
+    >>> poll_interval_for("http://127.0.0.1:8000/v1"), poll_interval_for(None)
+    (0.05, 5.0)
+    """
+    from urllib.parse import urlsplit
+
+    host = urlsplit(base_url).hostname if base_url else None
+    local = host in ("localhost", "127.0.0.1", "::1")
+    return LOOPBACK_POLL_INTERVAL if local else DEFAULT_POLL_INTERVAL
+
+
+def batch_lines(
+    cases: Sequence[Case],
+    *,
+    model: str,
+    endpoint: str,
+    options: RequestOptions = DEFAULT_OPTIONS,
+    source_cases: Sequence[Case] | None = None,
+) -> tuple[list[BatchLine], dict[str, Prediction]]:
+    """The lines asking for ``cases``, and error Predictions for cases no line can ask.
+
+    Completions pages are cut from ``source_cases`` (default ``cases``) like the
+    live path's requests, keeping the selected cases of each page.  ``options``
+    are taken as they are: :func:`predict_via_batch` shapes them first
+    (``max_tokens`` from the labels, the ``logit_bias`` of ``constrain``).
+
+    >>> from pytest_ftclass.cases import load_cases
+    >>> cases = load_cases([{"id": f"c{i}", "input": "goal", "label": "sport"} for i in range(3)])
+    >>> lines, failed = batch_lines(
+    ...     cases, model="babbage-002", endpoint="completions", options=RequestOptions(batch_size=2)
+    ... )
+    >>> [line.case_ids for line in lines], failed
+    ([('c0', 'c1'), ('c2',)], {})
+    """
+    wanted = {case.id for case in cases}
+    lines: list[BatchLine] = []
+    failed: dict[str, Prediction] = {}
+    if endpoint == "completions":
+        source = list(source_cases) if source_cases is not None else list(cases)
+        placed = {case.id for case in source if case.id in wanted}
+        pages = [
+            [c for c in page if c.id in wanted] for page in pages_of(source, options.batch_size)
+        ]
+        pages += pages_of([c for c in cases if c.id not in placed], options.batch_size)
+        for page in pages:
+            if not page:
+                continue
+            ids = tuple(case.id for case in page)
+            try:
+                body = completions_request(
+                    page,
+                    model,
+                    separator=options.separator,
+                    max_tokens=options.max_tokens,
+                    top_logprobs=options.top_logprobs,
+                    stop=options.stop,
+                    logit_bias=options.logit_bias,
+                )
+            except ValueError as err:
+                failed.update({case_id: Prediction.failed(str(err)) for case_id in ids})
+                continue
+            lines.append(BatchLine(custom_id(ids), ids, body))
+    elif endpoint == "chat":
+        for case in cases:
+            body = chat_request(
+                case,
+                model,
+                separator=options.separator,
+                max_tokens=options.max_tokens,
+                top_logprobs=options.top_logprobs,
+                logit_bias=options.logit_bias,
+            )
+            lines.append(BatchLine(custom_id([case.id]), (case.id,), body))
+    else:
+        raise ValueError(f"the Batch API cannot ask through endpoint {endpoint!r}")
+    return lines, failed
+
+
+def batch_input(lines: Sequence[BatchLine], endpoint: str) -> bytes:
+    """The JSONL input file of ``lines``: the same bytes for the same lines, every time."""
+    url = ENDPOINT_URLS[endpoint]
+    return "".join(
+        json.dumps(
+            {"custom_id": line.custom_id, "method": "POST", "url": url, "body": line.body},
+            ensure_ascii=False,
+            sort_keys=True,
+        )
+        + "\n"
+        for line in lines
+    ).encode("utf-8")
+
+
+def predict_via_batch(
+    cases: Sequence[Case],
+    *,
+    model: str,
+    endpoint: str,
+    labels: Sequence[str],
+    client: ClientOptions,
+    options: RequestOptions = DEFAULT_OPTIONS,
+    source_cases: Sequence[Case] | None = None,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
+    max_wait_s: float | None = None,
+    progress: Progress | None = None,
+    describe_error: Callable[[BaseException], str] = describe_api_error,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Prediction]:
+    """Predictions for ``cases`` through one batch, keyed by case id; every case gets one.
+
+    ``progress(finished, total)`` is called after every poll with the number of
+    the batch's requests finished (succeeded or failed) and their total.  The
+    first poll follows the creation at once; the next waits ``poll_interval``
+    seconds, each later one 1.5 times longer (at most ``MAX_POLL_INTERVAL``).
+    After ``max_wait_s`` seconds (default: no limit) the batch is left running
+    and every case gets an error naming it.  Predictions carry no ``latency_s``:
+    a batch has no per-request latency.
+    """
+    try:
+        options, approximate = shape_options(options, model=model, endpoint=endpoint, labels=labels)
+    except ValueError as err:
+        return {case.id: Prediction.failed(str(err)) for case in cases}
+    # the tokenizer follows the model id; an Azure request names the deployment
+    lines, results = batch_lines(
+        cases,
+        model=client.azure_deployment or model,
+        endpoint=endpoint,
+        options=options,
+        source_cases=source_cases,
+    )
+    if not lines:
+        return results
+    api = make_sync_client(client)
+    try:
+        uploaded = api.files.create(
+            file=(INPUT_FILE_NAME, batch_input(lines, endpoint), "application/jsonl"),
+            purpose="batch",
+        )
+        batch = api.batches.create(
+            input_file_id=uploaded.id,
+            endpoint=ENDPOINT_URLS[endpoint],  # type: ignore[arg-type]
+            completion_window="24h",
+        )
+        batch = _wait(api, batch.id, poll_interval, max_wait_s, progress, sleep)
+        records: dict[str, Mapping[str, Any]] = {}
+        if batch.status in FINAL_STATUSES:
+            for file_id in (batch.output_file_id, batch.error_file_id):
+                if file_id:
+                    records.update(read_records(api.files.content(file_id).content))
+    except Exception as err:  # the whole batch failed: every case says why
+        message = describe_error(err)
+        results.update({cid: Prediction.failed(message) for line in lines for cid in line.case_ids})
+        return results
+    finally:
+        api.close()
+    unanswered = _unanswered_message(batch)
+    for line in lines:
+        record = records.get(line.custom_id)
+        results.update(_line_predictions(line, record, endpoint, labels, options, unanswered))
+    if approximate:
+        for prediction in results.values():
+            prediction.logprobs_approximate = prediction.ok
+    return results
+
+
+def make_sync_client(options: ClientOptions) -> Any:
+    """The synchronous ``openai`` client ``options`` describe (OpenAI, or Azure OpenAI)."""
+    import openai
+
+    if options.azure_deployment:
+        return openai.AzureOpenAI(
+            azure_endpoint=options.base_url,
+            azure_deployment=options.azure_deployment,
+            api_version=options.azure_api_version,
+            api_key=options.api_key,
+            max_retries=options.max_retries,
+            timeout=options.timeout,
+        )
+    return openai.OpenAI(
+        api_key=options.api_key,
+        base_url=options.base_url,
+        max_retries=options.max_retries,
+        timeout=options.timeout,
+    )
+
+
+def _wait(
+    api: Any,
+    batch_id: str,
+    poll_interval: float,
+    max_wait_s: float | None,
+    progress: Progress | None,
+    sleep: Callable[[float], None],
+) -> Any:
+    """Poll the batch until it is final (or ``max_wait_s`` has passed); the last answer."""
+    started = time.monotonic()
+    interval = poll_interval
+    while True:
+        batch = api.batches.retrieve(batch_id)
+        counts = batch.request_counts
+        if progress is not None and counts is not None:
+            progress(counts.completed + counts.failed, counts.total)
+        if batch.status in FINAL_STATUSES:
+            return batch
+        if max_wait_s is not None and time.monotonic() - started + interval > max_wait_s:
+            return batch
+        sleep(interval)
+        interval = max(interval, min(interval * 1.5, MAX_POLL_INTERVAL))
+
+
+def read_records(content: bytes) -> dict[str, Mapping[str, Any]]:
+    """The lines of a batch output or error file, by ``custom_id`` (unreadable lines skipped).
+
+    >>> read_records(b'{"custom_id": "a", "response": null}\\nnot json\\n')
+    {'a': {'custom_id': 'a', 'response': None}}
+    """
+    records: dict[str, Mapping[str, Any]] = {}
+    for raw in content.decode("utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("custom_id"), str):
+            records[record["custom_id"]] = record
+    return records
+
+
+def _unanswered_message(batch: Any) -> str:
+    """What a case whose line has no answer is told."""
+    status = batch.status
+    if status not in FINAL_STATUSES:
+        return f"batch {batch.id} is still {status}: stopped waiting for it"
+    errors = getattr(batch.errors, "data", None) or []
+    details = "; ".join(
+        (f"line {error.line}: " if error.line is not None else "")
+        + (f"{error.code}: " if error.code else "")
+        + (error.message or "")
+        for error in errors[:3]
+    )
+    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    if status == "completed":
+        return f"batch {batch.id} completed without an answer for this request"
+    return f"batch {batch.id} {status}" + (f": {details}{more}" if details else "")
+
+
+def _line_predictions(
+    line: BatchLine,
+    record: Mapping[str, Any] | None,
+    endpoint: str,
+    labels: Sequence[str],
+    options: RequestOptions,
+    unanswered: str,
+) -> dict[str, Prediction]:
+    """The Predictions of one line's cases from its output (or error) record."""
+    if record is None:
+        return {cid: Prediction.failed(unanswered) for cid in line.case_ids}
+    problem = _record_error(record)
+    if problem is not None:
+        return {cid: Prediction.failed(problem) for cid in line.case_ids}
+    body = record["response"].get("body")
+    constrained = options.logit_bias is not None
+    if endpoint == "completions":
+        predictions = parse_completions(
+            body, len(line.case_ids), labels=labels, stop=options.stop, constrained=constrained
+        )
+        return dict(zip(line.case_ids, predictions, strict=True))
+    prediction = parse_chat(body, labels=labels, stop=options.stop, constrained=constrained)
+    return {line.case_ids[0]: prediction}
+
+
+def _record_error(record: Mapping[str, Any]) -> str | None:
+    """Why a batch record holds no answer, or ``None`` when it holds one."""
+    error = record.get("error")
+    if isinstance(error, Mapping):
+        code = error.get("code") or "error"
+        return f"batch request failed: {code}: {error.get('message') or ''}".rstrip(": ")
+    response = record.get("response")
+    if not isinstance(response, Mapping):
+        return "malformed batch output: a line has no 'response'"
+    status = response.get("status_code")
+    if isinstance(status, int) and status >= 400:
+        body = response.get("body")
+        detail = body.get("error") if isinstance(body, Mapping) else None
+        detail = detail if isinstance(detail, Mapping) else {}
+        kind = detail.get("type") or detail.get("code") or "error"
+        return f"HTTP {status} {kind}: {detail.get('message') or 'no message'}"
+    return None
+
+
+# -- recording helpers (called from recording.py) ------------------------------------
+
+
+@dataclass(frozen=True)
+class MultipartField:
+    """One part of a ``multipart/form-data`` body."""
+
+    name: str
+    filename: str | None
+    data: bytes
+
+
+def parse_multipart(body: bytes, content_type: str) -> dict[str, MultipartField]:
+    """The fields of a ``multipart/form-data`` body, by name; bytes kept exactly.
+
+    Raises ``ValueError`` when the content type is not multipart with a boundary.
+
+    >>> body = (b'--xx\\r\\nContent-Disposition: form-data; name="purpose"\\r\\n\\r\\nbatch'
+    ...         b'\\r\\n--xx--\\r\\n')
+    >>> parse_multipart(body, "multipart/form-data; boundary=xx")["purpose"].data
+    b'batch'
+    """
+    from email.message import Message
+
+    header = Message()
+    header["content-type"] = content_type
+    boundary = header.get_param("boundary")
+    if header.get_content_type() != "multipart/form-data" or not isinstance(boundary, str):
+        raise ValueError(f"not a multipart/form-data content type: {content_type!r}")
+    fields: dict[str, MultipartField] = {}
+    for part in body.split(b"--" + boundary.encode("latin-1"))[1:]:
+        if part.startswith(b"--"):
+            break
+        head, separator, data = part.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        if not separator:
+            raise ValueError("a multipart part has no blank line after its headers")
+        disposition = Message()
+        for raw in head.decode("latin-1").split("\r\n"):
+            name, _, value = raw.partition(":")
+            if name.strip().lower() == "content-disposition":
+                disposition["content-disposition"] = value.strip()
+        field_name = disposition.get_param("name", header="content-disposition")
+        filename = disposition.get_param("filename", header="content-disposition")
+        if not isinstance(field_name, str):
+            raise ValueError("a multipart part has no name")
+        fields[field_name] = MultipartField(
+            field_name, filename if isinstance(filename, str) else None, data.removesuffix(b"\r\n")
+        )
+    return fields
+
+
+def canonical_multipart(body: Any, content_type: str, *, keep_text: bool = False) -> bytes | None:
+    """A multipart upload as canonical JSON, the file replaced by a digest; ``None`` if not one.
+
+    The same fields give the same bytes whatever boundary the client drew, so a
+    recorded upload matches on replay.  With ``keep_text`` the file's text is
+    kept instead of its digest.
+
+    >>> a = b'--b1\\r\\nContent-Disposition: form-data; name="file"; filename="in.jsonl"'
+    >>> a += b'\\r\\n\\r\\n{"x": 1}\\n\\r\\n--b1--\\r\\n'
+    >>> canonical = json.loads(canonical_multipart(a, "multipart/form-data; boundary=b1"))
+    >>> canonical["file"][:23], canonical["filename"]
+    ('ftclass-sha256:93635396', 'in.jsonl')
+    >>> b = a.replace(b"b1", b"other")
+    >>> canonical_multipart(b, "multipart/form-data; boundary=other") == canonical_multipart(
+    ...     a, "multipart/form-data; boundary=b1")
+    True
+    """
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    if not isinstance(body, bytes) or not content_type:
+        return None
+    try:
+        fields = parse_multipart(body, content_type)
+    except ValueError:
+        return None
+    canonical: dict[str, Any] = {}
+    for name, field in fields.items():
+        if field.filename is not None:
+            if keep_text:
+                canonical[name] = field.data.decode("utf-8", errors="replace")
+            else:
+                canonical[name] = DIGEST_PREFIX + hashlib.sha256(field.data).hexdigest()
+            canonical.setdefault("filename", field.filename)
+        else:
+            canonical[name] = field.data.decode("utf-8", errors="replace")
+    return json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode(
+        "utf-8"
+    )
+
+
+def _json_of(body: Any) -> Any:
+    if isinstance(body, bytes):
+        try:
+            body = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    if not isinstance(body, str):
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def is_batch_api_body(body: Any) -> bool:
+    """Whether a response body is an answer of the Files or Batches endpoints.
+
+    A ``file`` or ``batch`` object, or a batch output or error file (JSONL whose
+    every line is an object with a ``custom_id``): worth recording although it
+    has no ``choices``.
+
+    >>> [is_batch_api_body(b) for b in (b'{"object": "batch"}', b'{"custom_id": "a"}\\n', b"{}")]
+    [True, True, False]
+    """
+    data = _json_of(body)
+    if isinstance(data, dict):
+        return data.get("object") in ("file", "batch") or isinstance(data.get("custom_id"), str)
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", errors="replace")
+    if not isinstance(body, str):
+        return False
+    lines = [line for line in body.splitlines() if line.strip()]
+    return bool(lines) and all(
+        isinstance(record := _json_of(line), dict) and isinstance(record.get("custom_id"), str)
+        for line in lines
+    )
+
+
+def is_unfinished_batch(response: Mapping[str, Any]) -> bool:
+    """Whether a vcrpy response dict is a 200 answer holding a batch that is not final yet.
+
+    Compressed bodies (``content-encoding: gzip``) are decoded first.
+
+    >>> is_unfinished_batch({"status": {"code": 200}, "headers": {},
+    ...                      "body": {"string": b'{"object": "batch", "status": "in_progress"}'}})
+    True
+    """
+    import copy
+
+    status = response.get("status")
+    if isinstance(status, Mapping) and status.get("code", 200) >= 400:
+        return False
+    headers = response.get("headers") or {}
+    if any(name.lower() == "content-encoding" for name in headers):
+        from vcr.filters import decode_response
+
+        response = decode_response(copy.deepcopy(dict(response)))
+    body = response.get("body")
+    data = _json_of(body.get("string") if isinstance(body, Mapping) else None)
+    return (
+        isinstance(data, dict)
+        and data.get("object") == "batch"
+        and data.get("status") not in FINAL_STATUSES
+    )
+
+
+def is_batch_poll(method: str, path: str) -> bool:
+    """Whether a request retrieves a batch: ``GET .../batches/{id}``.
+
+    >>> is_batch_poll("GET", "/v1/batches/batch_abc"), is_batch_poll("POST", "/v1/batches")
+    (True, False)
+    """
+    return method.upper() == "GET" and bool(_POLL_PATH.search(path))
+
+
+def is_unfinished_poll(request: Any, response: Mapping[str, Any]) -> bool:
+    """Whether a vcrpy interaction is a poll answered with an unfinished batch (not recorded)."""
+    return is_batch_poll(request.method, request.path) and is_unfinished_batch(response)

@@ -1,0 +1,168 @@
+"""A vcrpy cassette that finds recorded requests through a dict, not a scan.
+
+vcrpy answers every lookup (``can_play_response_for``, ``play_response``,
+``in``) by running every matcher against every stored interaction, and its
+``body`` matcher parses both JSON bodies on each comparison: replaying ``n``
+requests from a cassette of ``n`` interactions costs ``O(n²)`` body parses,
+which dominates a large replay.  :class:`IndexedCassette` keeps, next to
+``data``, a dict from a *lookup key* (method, path and canonical body, for the
+matchers among ``match_on`` it knows) to the positions of the interactions
+with that key, kept up to date on :meth:`~vcr.cassette.Cassette.append`.  A
+lookup hashes one key, then confirms the few candidates with the cassette's
+own matchers, so it never returns an interaction vcrpy would not match; play
+counts, ``allow_playback_repeats``, record modes and saving are vcrpy's own.
+
+vcrpy has no option naming the cassette class, so open it with
+:func:`use_indexed_cassette` (it takes the settings of a ``vcr.VCR``)::
+
+    import vcr
+    from pytest_ftclass.cassette_index import use_indexed_cassette
+
+    recorder = vcr.VCR(serializer="json", match_on=("method", "path", "body"))
+    with use_indexed_cassette(recorder, "cassettes/x.json", allow_playback_repeats=True) as c:
+        ...  # HTTP through httpx / requests / urllib3 is recorded or replayed
+
+One difference from a scan, on purpose: two JSON bodies that vcrpy calls equal
+only because numbers compare equal across spellings (``1`` and ``1.0``) get
+different keys, so such a request is not found.  The plugin's bodies are
+canonical JSON written by one serializer, so this never happens there.
+
+>>> from vcr.request import Request
+>>> cassette = IndexedCassette("unused.json", match_on=_matchers("method", "path", "body"))
+>>> json_type = {"Content-Type": "application/json"}
+>>> post = Request("POST", "http://h/v1/completions", b'{"b": 1, "a": [2]}', json_type)
+>>> cassette.append(post, {"status": {"code": 200}, "body": {"string": "{}"}})
+>>> same = Request("POST", "http://other:9/v1/completions", b'{"a":[2],"b":1}', json_type)
+>>> same in cassette, Request("GET", "http://h/v1/completions", None, {}) in cassette
+(True, False)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Hashable, Iterator
+from pathlib import Path
+from typing import Any
+
+from vcr import matchers
+from vcr.cassette import Cassette, CassetteContextDecorator
+from vcr.record_mode import RecordMode
+from vcr.util import read_body
+
+__all__ = ["IndexedCassette", "lookup_key", "use_indexed_cassette"]
+
+
+def _body_key(request: Any) -> Hashable:
+    """The body as canonical JSON when it parses as JSON, else as it is."""
+    body = read_body(request)
+    if body is None or body == b"" or body == "":
+        return None
+    try:
+        data = json.loads(body)
+    except (ValueError, TypeError):
+        return body if isinstance(body, (bytes, str)) else repr(body)
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+#: A key part for each vcrpy matcher the index understands: requests that the
+#: matcher calls equal get equal parts (numbers spelt differently aside).
+_KEY_PARTS: dict[Callable[..., Any], Callable[[Any], Hashable]] = {
+    matchers.method: lambda r: r.method,
+    matchers.path: lambda r: r.path or "/",  # an empty path is "/" (RFC 3986)
+    matchers.scheme: lambda r: r.scheme,
+    matchers.host: lambda r: r.host,
+    matchers.port: lambda r: r.port,
+    matchers.query: lambda r: tuple(sorted(r.query)),
+    matchers.body: _body_key,
+}
+
+
+def _matchers(*names: str) -> list[Callable[..., Any]]:
+    return [getattr(matchers, name) for name in names]
+
+
+def lookup_key(request: Any, match_on: Any) -> tuple[Hashable, ...]:
+    """The index key of an already filtered ``request`` for the matchers ``match_on``.
+
+    Matchers the index does not know add nothing to the key; they are still
+    applied when the candidates are confirmed.
+
+    >>> from vcr.request import Request
+    >>> request = Request("POST", "http://h/v1/x?a=1", b'{"k": 1}', {})
+    >>> lookup_key(request, _matchers("method", "body"))
+    ('POST', '{"k":1}')
+    """
+    return tuple(part(request) for matcher, part in _KEY_PARTS.items() if matcher in match_on)
+
+
+class IndexedCassette(Cassette):  # type: ignore[misc]
+    """A ``vcr.cassette.Cassette`` whose lookups cost one dict access.
+
+    The index maps :func:`lookup_key` of each stored (filtered) request to the
+    positions in ``data`` holding it, in recording order.  It is rebuilt if
+    ``data`` was changed behind the cassette's back (its length differs).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._index: dict[tuple[Hashable, ...], list[int]] = {}
+        self._indexed = 0
+        super().__init__(*args, **kwargs)
+
+    # -- keeping the index -------------------------------------------------
+    def append(self, request: Any, response: Any) -> None:
+        before = len(self.data)
+        super().append(request, response)
+        self._catch_up(before)
+
+    def _catch_up(self, before: int | None = None) -> None:
+        if before is None or self._indexed != before:
+            self._index.clear()
+            self._indexed = 0
+        for position in range(self._indexed, len(self.data)):
+            key = lookup_key(self.data[position][0], self._match_on)
+            self._index.setdefault(key, []).append(position)
+        self._indexed = len(self.data)
+
+    # -- lookups -----------------------------------------------------------
+    def _candidates(self, filtered: Any) -> Iterator[tuple[int, Any]]:
+        """(position, response) of every stored interaction matching a filtered request."""
+        if self._indexed != len(self.data):
+            self._catch_up()
+        for position in self._index.get(lookup_key(filtered, self._match_on), ()):
+            stored_request, response = self.data[position]
+            if matchers.requests_match(filtered, stored_request, self._match_on):
+                yield position, response
+
+    def _responses(self, request: Any) -> Iterator[tuple[int, Any]]:
+        """vcrpy's internal lookup (used by ``play_response``, ``in`` and ``responses_of``)."""
+        filtered = self._before_record_request(request)
+        if not filtered:
+            return iter(())
+        return self._candidates(filtered)
+
+    def _playable(self, filtered: Any) -> bool:
+        return any(
+            self.play_counts[position] == 0 or self.allow_playback_repeats
+            for position, _ in self._candidates(filtered)
+        )
+
+    def can_play_response_for(self, request: Any) -> Any:
+        """As vcrpy's, filtering the request once instead of twice."""
+        filtered = self._before_record_request(request)
+        return (
+            filtered
+            and self._playable(filtered)
+            and self.record_mode != RecordMode.ALL
+            and (self.rewound or self.allow_playback_repeats)
+        )
+
+
+def use_indexed_cassette(recorder: Any, path: str | Path, **kwargs: Any) -> Any:
+    """``recorder.use_cassette(path, **kwargs)`` opening an :class:`IndexedCassette`.
+
+    ``recorder`` is a ``vcr.VCR``; its settings (serializer, persister,
+    matchers, filters, record mode) are merged with ``kwargs`` exactly as
+    ``use_cassette`` merges them.  Returns the context manager.
+    """
+    config = recorder.get_merged_config(path=str(path), **kwargs)
+    return CassetteContextDecorator.from_args(IndexedCassette, **config)

@@ -1,0 +1,51 @@
+"""The reference server's injected latency: each answer waits, concurrent ones side by side."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import openai
+import pytest
+
+from pytest_ftclass.reference import ReferenceServer
+
+LATENCY = 0.2
+
+
+def ask(base_url: str) -> float:
+    client = openai.OpenAI(base_url=base_url, api_key="sk-local", max_retries=0)
+    started = time.perf_counter()
+    reply = client.completions.create(
+        model="any", prompt=["goal match\n\n###\n\n"], max_tokens=1, logprobs=3
+    )
+    assert reply.choices[0].text.startswith(" ")
+    client.close()
+    return time.perf_counter() - started
+
+
+def test_no_latency_by_default(classifier) -> None:
+    with ReferenceServer(lambda model: classifier) as server:
+        assert server.latency_s == 0.0
+        assert ask(server.base_url) < LATENCY
+
+
+def test_each_answer_waits_the_latency(classifier) -> None:
+    with ReferenceServer(lambda model: classifier, latency_s=LATENCY) as server:
+        assert ask(server.base_url) >= LATENCY
+        assert [r.status for r in server.requests] == [200]
+
+
+def test_concurrent_requests_wait_side_by_side(classifier) -> None:
+    with ReferenceServer(lambda model: classifier, latency_s=LATENCY) as server:
+        started = time.perf_counter()
+        with ThreadPoolExecutor(4) as pool:
+            each = list(pool.map(lambda _: ask(server.base_url), range(4)))
+        elapsed = time.perf_counter() - started
+    assert min(each) >= LATENCY
+    assert elapsed < 4 * LATENCY  # not one after the other
+
+
+def test_negative_latency_is_refused(classifier) -> None:
+    with pytest.raises(ValueError, match="latency_s"):
+        ReferenceServer(lambda model: classifier, latency_s=-1)
