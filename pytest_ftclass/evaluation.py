@@ -69,6 +69,8 @@ class Evaluation:
         self._classifiers: dict[str, Any] = {}
         #: Called as ``(group, finished, total)`` at every poll of a batch (``ft_batch_api``).
         self.batch_progress: Callable[[Group, int, int], None] | None = None
+        #: Called as ``(group, cases answered)`` as each live request finishes.
+        self.progress: Callable[[Group, int], None] | None = None
 
     # -- planning ---------------------------------------------------------
     def endpoint_for(self, model: str, case: Case) -> str:
@@ -115,6 +117,8 @@ class Evaluation:
         """
         if self.settings.batch_api:
             return list(group.selected.values())
+        if self.recorder.replay_only:
+            return list(group.selected.values())  # nothing is sent: one cassette load, one window
         if not group.position:
             group.position = {c.id: i for i, c in enumerate(group.source_cases)}
         size = self.settings.batch_size * self.settings.concurrency * WINDOW_ROUNDS
@@ -162,7 +166,9 @@ class Evaluation:
             batch_size=settings.batch_size,
             concurrency=settings.concurrency,
             constrain=settings.constrain,
+            rate_limit_wait=0.0 if self.recorder.replay_only else settings.rate_limit_wait,
         )
+        report = self.progress
 
         def describe(error: BaseException) -> str:
             if is_missing_from_cassette(error):
@@ -184,6 +190,7 @@ class Evaluation:
                     source_cases=group.source_cases,
                     page_recorded=lambda url, body: self.recorder.can_replay(cassette, url, body),
                     describe_error=describe,
+                    progress=None if report is None else lambda done: report(group, done),
                 )
         for case in pending:
             predictions.setdefault(case.id, Prediction.failed("no prediction was returned"))

@@ -108,7 +108,7 @@ SETTINGS: dict[str, Setting] = {
         ),
         Setting("ft_top_logprobs", "number of top log-probabilities asked for", 5, kind="int"),
         Setting("ft_batch_size", "prompts per Completions request", 20, kind="int"),
-        Setting("ft_concurrency", "requests in flight at once", 8, kind="int"),
+        Setting("ft_concurrency", "requests in flight at once", 4, kind="int"),
         Setting(
             "ft_batch_api",
             "ask through the Batch API: one batch per case source and model "
@@ -120,6 +120,13 @@ SETTINGS: dict[str, Setting] = {
             "ft_max_retries", "retries of a failed request (429, 5xx, connection)", 2, kind="int"
         ),
         Setting("ft_timeout", "seconds before a request times out", 60.0, kind="float"),
+        Setting(
+            "ft_rate_limit_wait",
+            "seconds a live run may spend waiting out rate limits (429) once the SDK's "
+            "retries gave up, before those cases fail",
+            120.0,
+            kind="float",
+        ),
         Setting(
             "ft_strict", "fail every mispredicted case, not only critical ones", False, kind="bool"
         ),
@@ -237,13 +244,14 @@ class Settings:
     max_tokens: int | None = None  # None: auto, sized from the longest label
     top_logprobs: int = 5
     batch_size: int = 20
-    concurrency: int = 8
+    concurrency: int = 4
     batch_api: bool = False
     constrain: bool = False
     azure_deployment: str | None = None
     azure_api_version: str = DEFAULT_AZURE_API_VERSION
     max_retries: int = 2
     timeout: float = 60.0
+    rate_limit_wait: float = 120.0
     strict: bool = False
     reference_train: Path | None = None
     cassette_prompts: bool = False

@@ -64,6 +64,10 @@ class RunState:
 
     def plan(self, items: list[pytest.Item]) -> None:
         """Tell the evaluation which cases the selected items will ask for."""
+        from .progress import progress_for
+
+        live = not self.evaluation.recorder.replay_only
+        self.evaluation.progress = progress_for(self.config, live)
         selected: dict[tuple[str, str], list[Case]] = {}
         for item in items:
             case = item_case(item)

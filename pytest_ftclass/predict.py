@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -60,7 +61,9 @@ class RequestOptions:
     max_tokens: int | None = 1
     top_logprobs: int = 5
     batch_size: int = 20
-    concurrency: int = 8
+    concurrency: int = 4
+    #: Seconds the run may spend waiting out 429s once the SDK's own retries gave up.
+    rate_limit_wait: float = 0.0
     constrain: bool = False
     logit_bias: Mapping[str, int] | None = None
 
@@ -89,6 +92,9 @@ def make_async_client(options: ClientOptions) -> Any:
     """The ``openai`` async client ``options`` describe (OpenAI, or Azure OpenAI)."""
     import openai
 
+    # The SDK's own HTTP client, but sharing one TLS context: loading the CA bundle
+    # for every client (one per window of cases) costs ~50 ms each time.
+    http_client = openai.DefaultAsyncHttpxClient(verify=_tls_context())
     if options.azure_deployment:
         return openai.AsyncAzureOpenAI(
             azure_endpoint=options.base_url,
@@ -97,13 +103,26 @@ def make_async_client(options: ClientOptions) -> Any:
             api_key=options.api_key,
             max_retries=options.max_retries,
             timeout=options.timeout,
+            http_client=http_client,
         )
     return openai.AsyncOpenAI(
         api_key=options.api_key,
         base_url=options.base_url,
         max_retries=options.max_retries,
         timeout=options.timeout,
+        http_client=http_client,
     )
+
+
+@functools.cache
+def _tls_context() -> Any:
+    """The TLS context the SDK's HTTP library builds by default, built once."""
+    import importlib
+
+    import openai
+
+    library = openai.DefaultAsyncHttpxClient.__mro__[1].__module__.split(".")[0]  # httpx(2)
+    return importlib.import_module(library).create_ssl_context()
 
 
 def shape_options(
@@ -178,12 +197,14 @@ def predict(
     source_cases: Sequence[Case] | None = None,
     page_recorded: Callable[[str, dict[str, Any]], bool] | None = None,
     describe_error: Callable[[BaseException], str] = describe_api_error,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, Prediction]:
     """Predictions for ``cases``, keyed by case id; every case gets one, failed or not.
 
     ``source_cases`` (default: ``cases``) is the whole source the cases come from;
     Completions pages are cut from it.  ``page_recorded(url, request)`` tells
-    whether a request is already recorded.
+    whether a request is already recorded.  ``progress(n)`` is called as each
+    request finishes, with the number of cases it answered.
     """
     coroutine = _predict_async(
         list(cases),
@@ -195,6 +216,7 @@ def predict(
         source_cases=list(source_cases) if source_cases is not None else list(cases),
         page_recorded=page_recorded,
         describe_error=describe_error,
+        progress=progress,
     )
     return run_coroutine(coroutine)
 
@@ -232,6 +254,7 @@ async def _predict_async(
     source_cases: list[Case],
     page_recorded: Callable[[str, dict[str, Any]], bool] | None,
     describe_error: Callable[[BaseException], str],
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, Prediction]:
     try:
         options, approximate = shape_options(options, model=model, endpoint=endpoint, labels=labels)
@@ -240,7 +263,7 @@ async def _predict_async(
     # the tokenizer follows the model id; an Azure request names the deployment
     model = client_options.azure_deployment or model
     client = make_async_client(client_options)
-    limit = asyncio.Semaphore(options.concurrency)
+    limit = Pacer(options.concurrency, options.rate_limit_wait)
     results: dict[str, Prediction] = {}
     try:
         if endpoint == "completions":
@@ -255,10 +278,14 @@ async def _predict_async(
                 _ask_chat(client, limit, case, model, labels, options, describe_error)
                 for case in cases
             ]
-        for answered in await asyncio.gather(*jobs):
+        for finished in asyncio.as_completed(jobs):
+            answered = await finished
             results.update(answered)
+            if progress is not None:
+                progress(len(answered))
     finally:
         await client.close()
+    results = {case.id: results[case.id] for case in cases if case.id in results}  # cases' order
     if approximate:
         for prediction in results.values():
             prediction.logprobs_approximate = prediction.ok
@@ -304,7 +331,7 @@ def _completion_batches(
 
 async def _ask_completions(
     client: Any,
-    limit: asyncio.Semaphore,
+    limit: Pacer,
     batch: list[Case],
     keep: set[str],
     model: str,
@@ -324,16 +351,14 @@ async def _ask_completions(
         )
     except ValueError as err:
         return {case.id: Prediction.failed(str(err)) for case in batch if case.id in keep}
-    async with limit:
-        started = time.perf_counter()
-        try:
-            raw = await client.completions.with_raw_response.create(**request)
-            body = _json_body(raw)
-        except Exception as err:
-            elapsed = time.perf_counter() - started
-            message = describe_error(err)
-            return {c.id: Prediction.failed(message, elapsed) for c in batch if c.id in keep}
+    started = time.perf_counter()
+    try:
+        raw, elapsed = await limit.send(client.completions.with_raw_response.create, request)
+        body = _json_body(raw)
+    except Exception as err:
         elapsed = time.perf_counter() - started
+        message = describe_error(err)
+        return {c.id: Prediction.failed(message, elapsed) for c in batch if c.id in keep}
     predictions = parse_completions(
         body,
         len(batch),
@@ -351,7 +376,7 @@ async def _ask_completions(
 
 async def _ask_chat(
     client: Any,
-    limit: asyncio.Semaphore,
+    limit: Pacer,
     case: Case,
     model: str,
     labels: list[str],
@@ -366,19 +391,64 @@ async def _ask_chat(
         top_logprobs=options.top_logprobs,
         logit_bias=options.logit_bias,
     )
-    async with limit:
-        started = time.perf_counter()
-        try:
-            raw = await client.chat.completions.with_raw_response.create(**request)
-            body = _json_body(raw)
-        except Exception as err:
-            return {case.id: Prediction.failed(describe_error(err), time.perf_counter() - started)}
-        elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    try:
+        raw, elapsed = await limit.send(client.chat.completions.with_raw_response.create, request)
+        body = _json_body(raw)
+    except Exception as err:
+        return {case.id: Prediction.failed(describe_error(err), time.perf_counter() - started)}
     prediction = parse_chat(
         body, labels=labels, stop=options.stop, constrained=options.logit_bias is not None
     )
     prediction.latency_s = elapsed
     return {case.id: prediction}
+
+
+class Pacer:
+    """At most ``concurrency`` requests in flight; after a 429, every request waits.
+
+    The SDK retries a 429 itself (``max_retries``, honouring ``Retry-After``).  When
+    it gives up, the pacer holds back every request until the server's
+    ``Retry-After`` (or a growing backoff, 0.5 s doubling up to 30 s) has passed,
+    and asks again, for as long as the waits add up to at most ``patience``
+    seconds: a rate limit slows the run down instead of failing its cases.
+    """
+
+    def __init__(self, concurrency: int, patience: float = 0.0) -> None:
+        self.slots = asyncio.Semaphore(concurrency)
+        self.patience = patience
+        self.waited = 0.0
+        self.resume_at = 0.0
+
+    async def send(self, create: Callable[..., Any], request: dict[str, Any]) -> tuple[Any, float]:
+        """``await create(**request)`` in turn; the answer and the last attempt's duration."""
+        import openai
+
+        attempt = 0
+        while True:
+            async with self.slots:
+                delay = self.resume_at - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                started = time.perf_counter()
+                try:
+                    return await create(**request), time.perf_counter() - started
+                except openai.RateLimitError as error:
+                    wait = _retry_after(error) or min(30.0, 0.5 * 2**attempt)
+                    if self.waited + wait > self.patience:
+                        raise
+                    self.waited += wait
+                    self.resume_at = max(self.resume_at, time.monotonic() + wait)
+                    attempt += 1
+
+
+def _retry_after(error: Any) -> float | None:
+    response = getattr(error, "response", None)
+    value = response.headers.get("retry-after") if response is not None else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _json_body(raw: Any) -> Any:

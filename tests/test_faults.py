@@ -150,7 +150,11 @@ def test_completions_retries_give_errors_on_exactly_the_affected_cases(
     proxy.add("drop", times=1, match=prompt_marker(lines[4]))  # page 2: one dropped connection
     args = [f"--ft-model={COMPLETIONS_MODEL}", "--ft-batch-size=4"]
     result = suite.runpytest(
-        *args, f"--ft-base-url={proxy.base_url}", "--ft-record-mode=once", "--ft-max-retries=1"
+        *args,
+        f"--ft-base-url={proxy.base_url}",
+        "--ft-record-mode=once",
+        "--ft-max-retries=1",
+        "--ft-rate-limit-wait=0",  # fail once the SDK gives up (tests/test_pacing.py waits)
     )
     result.assert_outcomes(passed=8, errors=4)
     result.stdout.fnmatch_lines(["*HTTP 429 rate_limit_exceeded: Rate limit reached*"])

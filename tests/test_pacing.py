@@ -1,0 +1,83 @@
+"""Rate limits slow a live run down instead of failing it; a progress line counts answers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from pytest_ftclass.cases import load_cases
+from pytest_ftclass.predict import ClientOptions, RequestOptions, predict
+from pytest_ftclass.progress import FetchProgress
+
+from .conftest import validation_lines
+from .faults import FaultProxy
+
+MODEL = "ft:babbage-002:acme::abc123"
+
+
+@pytest.fixture
+def proxy(reference_server: Any) -> Iterator[FaultProxy]:
+    with FaultProxy(reference_server.base_url, retry_after="1") as running:
+        yield running
+
+
+def ask(proxy: FaultProxy, patience: float) -> dict[str, Any]:
+    cases = load_cases(validation_lines(per_class=2))
+    return predict(
+        cases,
+        model=MODEL,
+        endpoint="completions",
+        labels=sorted({c.label for c in cases}),
+        client=ClientOptions(api_key="sk-test", base_url=proxy.base_url, max_retries=0),
+        options=RequestOptions(batch_size=2, concurrency=2, rate_limit_wait=patience),
+    )
+
+
+def test_a_rate_limit_slows_the_run_down_instead_of_failing_it(proxy: FaultProxy) -> None:
+    proxy.add("rate_limit", times=3)  # the SDK does not retry (max_retries=0): the pacer does
+    predictions = ask(proxy, patience=10)
+    assert len(predictions) == 6 and all(p.ok for p in predictions.values())
+    statuses = [r.status for r in proxy.log]
+    assert statuses.count(429) == 3 and statuses.count(200) == 3
+    # after the first 429 every request waited for Retry-After (1 s) before going out again
+    first_429 = min(r.arrived for r in proxy.log if r.status == 429)
+    later = [r.arrived for r in proxy.log if r.arrived > first_429 + 0.01]
+    assert later and min(later) - first_429 >= 0.95
+
+
+def test_beyond_its_patience_the_cases_fail(proxy: FaultProxy) -> None:
+    proxy.add("rate_limit")  # always
+    predictions = ask(proxy, patience=1.5)
+    assert all(not p.ok and "429" in (p.error or "") for p in predictions.values())
+    assert len(predictions) == 6
+
+
+class Screen:
+    """Stands in for pytest's terminal reporter: keeps what was written."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def ensure_newline(self) -> None:
+        self.lines.append("")
+
+    def rewrite(self, line: str) -> None:
+        self.lines[-1] = line
+
+    def write_line(self, line: str) -> None:
+        self.lines.append(line)
+
+
+def test_progress_line_counts_answers_per_group() -> None:
+    from pytest_ftclass.evaluation import Group
+
+    group = Group("valid.cases.jsonl", MODEL, "completions", [], ["a"])
+    group.selected = {str(i): None for i in range(5)}  # type: ignore[misc]
+    screen = Screen()
+    progress = FetchProgress(screen)
+    progress(group, 2)
+    assert screen.lines[-1] == f"[ftclass] valid.cases.jsonl @ {MODEL}: 2/5 predictions"
+    progress(group, 3)
+    assert screen.lines[-2] == f"[ftclass] valid.cases.jsonl @ {MODEL}: 5/5 predictions"
