@@ -92,6 +92,7 @@ def render_html(report: Mapping[str, Any], *, texts: Mapping[str, str] | None = 
     return template.render(
         schema=report.get("schema", ""),
         metadata=_metadata_rows(report.get("metadata") or {}),
+        gate=report.get("gate"),
         sections=sections,
         script=Markup(script),
         script_hash=f"sha256-{digest}",

@@ -51,6 +51,16 @@ def render_markdown(report: Mapping[str, Any], *, max_listed: int = 10) -> str:
         return "## ftclass\n\nNo cases were run.\n"
     by_task = group_by_task(results_from_report(report))
     parts: list[str] = []
+    gate = report.get("gate")
+    if gate and gate.get("configured"):
+        verdict = "passed" if gate.get("passed") else "**FAILED**"
+        lines = [f"## Quality gate: {verdict}", ""]
+        for v in gate.get("verdicts", []):
+            value = "n/a" if v.get("value") is None else f"{v['value']:.4g}"
+            bound = "" if v.get("bound") is None else f" (needs {v.get('op', '')} {v['bound']:g})"
+            mark = "✅" if v.get("passed") else "❌"
+            lines.append(f"- {mark} {v['criterion']} = {value}{bound} — {v['scope']}")
+        parts.append("\n".join(lines) + "\n")
     if len(tasks) > 1:
         parts.append(_section("all tasks", report.get("overall") or {}, [], 0))
     for task in tasks:
