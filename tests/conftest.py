@@ -16,7 +16,7 @@ from pathlib import Path
 # module first imported inside them, and would import (and rewrite) them again.
 import hypothesis  # noqa: F401
 import jinja2  # noqa: F401
-import openai  # noqa: F401
+import openai
 import pandas  # noqa: F401
 import pytest
 import sklearn.feature_extraction.text
@@ -106,3 +106,30 @@ def suite(pytester: pytest.Pytester, training_file: Path) -> pytest.Pytester:
         """
     )
     return pytester
+
+
+@pytest.fixture(scope="session", autouse=True)
+def warm_http_stack(classifier) -> None:
+    """Make the SDK's first requests here, outside any pytester run.
+
+    The HTTP stack imports modules lazily on its first request, connection error
+    or timeout.  Imported during an in-process pytester run they would be dropped
+    with it and imported again later as new classes, and the SDK would no longer
+    recognise the errors it retries on.
+    """
+    from pytest_ftclass.cases import load_cases
+    from pytest_ftclass.predict import ClientOptions, predict
+    from pytest_ftclass.reference import ReferenceServer
+
+    cases = load_cases([{"input": "goal match", "label": "sport"}])
+    with ReferenceServer(lambda model: classifier) as server:
+        for base_url in (server.base_url, "http://127.0.0.1:9/v1"):  # an answer, a refusal
+            for endpoint in ("completions", "chat"):
+                predict(
+                    cases,
+                    model="ft:babbage-002:warm::up",
+                    endpoint=endpoint,
+                    labels=["sport"],
+                    client=ClientOptions(api_key="sk-warm", base_url=base_url, max_retries=0),
+                )
+        openai.OpenAI(base_url=server.base_url, api_key="sk-warm", max_retries=0).models.list()
