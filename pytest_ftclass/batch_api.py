@@ -75,7 +75,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .cases import Case
-from .endpoints import chat_request, completions_request, parse_chat, parse_completions
+from .endpoints import parse_chat, parse_completions
 from .predict import ClientOptions, RequestOptions, describe_api_error, pages_of, shape_options
 from .recording import DIGEST_PREFIX
 from .results import Prediction
@@ -164,29 +164,14 @@ def batch_lines(
                 continue
             ids = tuple(case.id for case in page)
             try:
-                body = completions_request(
-                    page,
-                    model,
-                    separator=options.separator,
-                    max_tokens=options.max_tokens,
-                    top_logprobs=options.top_logprobs,
-                    stop=options.stop,
-                    logit_bias=options.logit_bias,
-                )
+                body = options.completions_body(page, model)
             except ValueError as err:
                 failed.update({case_id: Prediction.failed(str(err)) for case_id in ids})
                 continue
             lines.append(BatchLine(custom_id(ids), ids, body))
     elif endpoint == "chat":
         for case in cases:
-            body = chat_request(
-                case,
-                model,
-                separator=options.separator,
-                max_tokens=options.max_tokens,
-                top_logprobs=options.top_logprobs,
-                logit_bias=options.logit_bias,
-            )
+            body = options.chat_body(case, model)
             lines.append(BatchLine(custom_id([case.id]), (case.id,), body))
     else:
         raise ValueError(f"the Batch API cannot ask through endpoint {endpoint!r}")

@@ -67,6 +67,29 @@ class RequestOptions:
     constrain: bool = False
     logit_bias: Mapping[str, int] | None = None
 
+    def completions_body(self, cases: Sequence[Case], model: str) -> dict[str, Any]:
+        """The Completions request for ``cases`` (one prompt each) shaped by these options."""
+        return completions_request(
+            cases,
+            model,
+            separator=self.separator,
+            max_tokens=self.max_tokens,
+            top_logprobs=self.top_logprobs,
+            stop=self.stop,
+            logit_bias=self.logit_bias,
+        )
+
+    def chat_body(self, case: Case, model: str) -> dict[str, Any]:
+        """The Chat Completions request for ``case`` shaped by these options."""
+        return chat_request(
+            case,
+            model,
+            separator=self.separator,
+            max_tokens=self.max_tokens,
+            top_logprobs=self.top_logprobs,
+            logit_bias=self.logit_bias,
+        )
+
 
 @dataclass(frozen=True)
 class ClientOptions:
@@ -310,15 +333,7 @@ def _completion_batches(
             continue
         placed.update(case.id for case in selected)
         if len(selected) < len(page) and page_recorded is not None:
-            full = completions_request(
-                page,
-                model,
-                separator=options.separator,
-                max_tokens=options.max_tokens,
-                top_logprobs=options.top_logprobs,
-                stop=options.stop,
-                logit_bias=options.logit_bias,
-            )
+            full = options.completions_body(page, model)
             if page_recorded(url, full):
                 batches.append((list(page), {case.id for case in selected}))
                 continue
@@ -340,15 +355,7 @@ async def _ask_completions(
     describe_error: Callable[[BaseException], str],
 ) -> dict[str, Prediction]:
     try:
-        request = completions_request(
-            batch,
-            model,
-            separator=options.separator,
-            max_tokens=options.max_tokens,
-            top_logprobs=options.top_logprobs,
-            stop=options.stop,
-            logit_bias=options.logit_bias,
-        )
+        request = options.completions_body(batch, model)
     except ValueError as err:
         return {case.id: Prediction.failed(str(err)) for case in batch if case.id in keep}
     started = time.perf_counter()
@@ -383,14 +390,7 @@ async def _ask_chat(
     options: RequestOptions,
     describe_error: Callable[[BaseException], str],
 ) -> dict[str, Prediction]:
-    request = chat_request(
-        case,
-        model,
-        separator=options.separator,
-        max_tokens=options.max_tokens,
-        top_logprobs=options.top_logprobs,
-        logit_bias=options.logit_bias,
-    )
+    request = options.chat_body(case, model)
     started = time.perf_counter()
     try:
         raw, elapsed = await limit.send(client.chat.completions.with_raw_response.create, request)

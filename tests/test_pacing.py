@@ -81,3 +81,11 @@ def test_progress_line_counts_answers_per_group() -> None:
     assert screen.lines[-1] == f"[ftclass] valid.cases.jsonl @ {MODEL}: 2/5 predictions"
     progress(group, 3)
     assert screen.lines[-2] == f"[ftclass] valid.cases.jsonl @ {MODEL}: 5/5 predictions"
+
+
+def test_no_progress_line_in_replay_or_off_a_terminal(pytester: pytest.Pytester) -> None:
+    from pytest_ftclass.progress import progress_for
+
+    config = pytester.parseconfigure()
+    assert progress_for(config, live=False) is None  # replay sends nothing
+    assert progress_for(config, live=True) is None  # pytester's output is not a terminal
