@@ -45,9 +45,10 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
+
+from pytest_ftclass.reference.server import QuietHTTPServer, TrackedHandler
 
 FAULTS = (
     "pass",
@@ -133,7 +134,7 @@ class FaultProxy:
         self._log: list[ProxyRecord] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._httpd: _ProxyHTTPServer | None = None
+        self._httpd: QuietHTTPServer | None = None
         self._threads: list[threading.Thread] = []
 
     # -- programming ---------------------------------------------------------
@@ -183,7 +184,7 @@ class FaultProxy:
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> FaultProxy:
-        httpd = _ProxyHTTPServer(("127.0.0.1", 0), _ProxyHandler, self)
+        httpd = QuietHTTPServer(("127.0.0.1", 0), _ProxyHandler, self)
         self._httpd = httpd
         serve = threading.Thread(
             target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -305,47 +306,8 @@ def spoil(fault: str, answer: Any) -> Any:
     return answer
 
 
-class _ProxyHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, address: tuple[str, int], handler: type, owner: FaultProxy) -> None:
-        self.owner = owner
-        self.open_sockets: set[socket.socket] = set()
-        self.sockets_lock = threading.Lock()
-        super().__init__(address, handler)
-
-    def close_connections(self) -> None:
-        with self.sockets_lock:
-            for sock in self.open_sockets:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Quiet: clients that gave up (timeouts) are expected here."""
-
-
-class _ProxyHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _ProxyHandler(TrackedHandler):
     timeout = 30
-    server: _ProxyHTTPServer
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's
-        # algorithm and the client's delayed ACK add ~40 ms to every answer.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with self.server.sockets_lock:
-            self.server.open_sockets.add(self.connection)
-
-    def finish(self) -> None:
-        with self.server.sockets_lock:
-            self.server.open_sockets.discard(self.connection)
-        with contextlib.suppress(OSError):
-            super().finish()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silent."""
 
     def do_GET(self) -> None:
         self._handle("GET")

@@ -162,7 +162,7 @@ class ReferenceServer:
         self.latency_s = latency_s
         self._log: list[RequestRecord] = []
         self._lock = threading.Lock()
-        self._httpd: _HTTPServer | None = None
+        self._httpd: QuietHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------
@@ -171,7 +171,7 @@ class ReferenceServer:
         """Bind and serve in a daemon thread; returns ``self``.  Starting twice is a no-op."""
         if self._httpd is not None:
             return self
-        httpd = _HTTPServer((self.host, self.port), _Handler, self)
+        httpd = QuietHTTPServer((self.host, self.port), _Handler, self)
         self.port = httpd.server_address[1]
         self._httpd = httpd
         self._thread = threading.Thread(
@@ -392,11 +392,17 @@ class ReferenceServer:
 # -- HTTP plumbing -------------------------------------------------------------------
 
 
-class _HTTPServer(ThreadingHTTPServer):
+class QuietHTTPServer(ThreadingHTTPServer):
+    """A threading HTTP server that logs nothing and can cut every open connection.
+
+    Shared by the reference model and the tests' fault-injecting proxy; ``owner``
+    is the object the handlers answer for.
+    """
+
     daemon_threads = True
     block_on_close = False  # a client's idle keep-alive connection must not hold up stop()
 
-    def __init__(self, address: tuple[str, int], handler: type, owner: ReferenceServer) -> None:
+    def __init__(self, address: tuple[str, int], handler: type, owner: Any) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.owner = owner
@@ -414,12 +420,12 @@ class _HTTPServer(ThreadingHTTPServer):
         """Stay quiet: a broken connection is the client's business, not a traceback."""
 
 
-class _Handler(BaseHTTPRequestHandler):
+class TrackedHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 keep-alive, no Nagle delay, registered with its server, never logging."""
+
     protocol_version = "HTTP/1.1"
-    server_version = "ftclass-reference/1"
-    sys_version = ""
     timeout = 60  # seconds an idle keep-alive connection is kept
-    server: _HTTPServer
+    server: QuietHTTPServer
 
     def setup(self) -> None:
         super().setup()
@@ -432,10 +438,16 @@ class _Handler(BaseHTTPRequestHandler):
     def finish(self) -> None:
         with self.server.sockets_lock:
             self.server.open_sockets.discard(self.connection)
-        super().finish()
+        with contextlib.suppress(OSError):  # the client may be gone already
+            super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:
         """Never log: request lines and errors could carry private text."""
+
+
+class _Handler(TrackedHandler):
+    server_version = "ftclass-reference/1"
+    sys_version = ""
 
     def do_GET(self) -> None:
         self._dispatch("GET")
