@@ -12,6 +12,7 @@ temporary directories and the local reference model is started in-process.
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import statistics
@@ -163,6 +164,48 @@ def run_pytest(
         lines = log.read().strip().splitlines()
     # Linux reports ru_maxrss in KiB
     return Run(seconds, process.returncode, usage.ru_maxrss / 1024, "\n".join(lines[-3:]))
+
+
+def synthetic_results(n: int, labels: Sequence[str] = CLASSES, seed: int = 3) -> list[Any]:
+    """``n`` results from one source and model; every 10th is wrong, every 500th an error."""
+    from pytest_ftclass.results import CaseResult
+
+    rng = random.Random(seed)
+    labels = sorted(labels)
+    results = []
+    for i in range(n):
+        expected = labels[i % len(labels)]
+        predicted = labels[(i + 1) % len(labels)] if i % 10 == 0 else expected
+        weights = [rng.random() + (3.0 if label == predicted else 0.0) for label in labels]
+        total = sum(weights)
+        error = "HTTP 500 server_error: synthetic" if i % 500 == 499 else None
+        results.append(
+            CaseResult(
+                case_id=f"{expected}-{i}",
+                nodeid=f"bench.cases.jsonl::{expected}-{i}",
+                source="bench.cases.jsonl",
+                model="ft:babbage-002:acme::bench",
+                endpoint="completions",
+                expected=expected,
+                predicted=None if error else predicted,
+                logprobs={}
+                if error
+                else {k: math.log(w / total) for k, w in zip(labels, weights, strict=True)},
+                labels=labels,
+                tags=["seventh"] if i % 7 == 0 else [],
+                critical=i % 1000 == 0,
+                input_digest=f"sha256:{rng.getrandbits(256):064x}",
+                usage=None
+                if error
+                else {"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10},
+                latency_s=0.05 + rng.random() / 100,
+                error=error,
+                outcome="error"
+                if error
+                else ("passed" if predicted == expected else "mispredicted"),
+            )
+        )
+    return results
 
 
 def machine_note() -> str:

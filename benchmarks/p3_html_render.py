@@ -1,6 +1,6 @@
 """P3 (browser side): how long the HTML report of N cases takes to open in headless Chromium.
 
-Builds a report of synthetic results (20 classes, 70 % right, log-probs, tags,
+Builds a report of synthetic results (20 classes, 90 % right, log-probs, tags,
 latencies), writes it, opens it in Debian's Chromium through Playwright
 (``executable_path``; no browser download) and times load-to-ready (the page
 sets ``html[data-ready='1']`` when its script has drawn everything) over a few
@@ -13,45 +13,18 @@ repetitions.  Target: 10,000 cases under 2 s.
 from __future__ import annotations
 
 import argparse
-import math
 import os
-import random
 import shutil
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+from _common import synthetic_results
+
 from pytest_ftclass.report import build_report, write_html_report
-from pytest_ftclass.results import CaseResult
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
-
-def synthetic(n_cases: int, n_classes: int = 20, seed: int = 3) -> list[CaseResult]:
-    rng = random.Random(seed)
-    labels = [f"class_{i}" for i in range(n_classes)]
-    results = []
-    for i in range(n_cases):
-        expected = rng.choice(labels)
-        predicted = expected if rng.random() < 0.7 else rng.choice(labels)
-        results.append(
-            CaseResult(
-                case_id=f"case-{i}",
-                nodeid=f"valid.cases.jsonl::case-{i}",
-                source="valid.cases.jsonl",
-                model="ft:gpt-4o-mini:acme::bench",
-                endpoint="chat",
-                expected=expected,
-                predicted=predicted,
-                logprobs={predicted: math.log(rng.uniform(0.35, 0.99))},
-                labels=labels,
-                tags=[rng.choice(["short", "long"])],
-                input_digest=f"{i:016x}",
-                latency_s=rng.uniform(0.05, 0.6),
-            )
-        )
-    return results
 
 
 def main() -> None:
@@ -66,7 +39,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     started = time.perf_counter()
-    report = build_report(synthetic(n), {})
+    report = build_report(synthetic_results(n, labels=[f"class_{i}" for i in range(20)]), {})
     build_s = time.perf_counter() - started
     path = write_html_report(report, Path(tempfile.mkdtemp()) / "report.html")
     size_mb = path.stat().st_size / 1e6

@@ -15,59 +15,14 @@ apart)::
 from __future__ import annotations
 
 import argparse
-import math
-import random
 import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
-from _common import CLASSES, machine_note, median, print_table, verdict
+from _common import machine_note, median, print_table, synthetic_results, verdict
 
 TARGET_S = 2.0
-
-
-def synthetic_results(n: int, seed: int = 3) -> list[Any]:
-    """``n`` results from one source and model; every 10th is wrong, every 500th an error."""
-    from pytest_ftclass.results import CaseResult
-
-    rng = random.Random(seed)
-    labels = sorted(CLASSES)
-    results = []
-    for i in range(n):
-        expected = labels[i % len(labels)]
-        predicted = labels[(i + 1) % len(labels)] if i % 10 == 0 else expected
-        weights = [rng.random() + (3.0 if label == predicted else 0.0) for label in labels]
-        total = sum(weights)
-        error = "HTTP 500 server_error: synthetic" if i % 500 == 499 else None
-        results.append(
-            CaseResult(
-                case_id=f"{expected}-{i}",
-                nodeid=f"bench.cases.jsonl::{expected}-{i}",
-                source="bench.cases.jsonl",
-                model="ft:babbage-002:acme::bench",
-                endpoint="completions",
-                expected=expected,
-                predicted=None if error else predicted,
-                logprobs={}
-                if error
-                else {k: math.log(w / total) for k, w in zip(labels, weights, strict=True)},
-                labels=labels,
-                tags=["seventh"] if i % 7 == 0 else [],
-                critical=i % 1000 == 0,
-                input_digest=f"sha256:{rng.getrandbits(256):064x}",
-                usage=None
-                if error
-                else {"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10},
-                latency_s=0.05 + rng.random() / 100,
-                error=error,
-                outcome="error"
-                if error
-                else ("passed" if predicted == expected else "mispredicted"),
-            )
-        )
-    return results
 
 
 def main(argv: list[str] | None = None) -> int:
