@@ -5,25 +5,25 @@ for ``@pytest.mark.parametrize("i", range(10000)) def test(i): pass``.
 
 The script writes an N-case Completions suite to a temporary directory, records
 it once against the local reference model (``ReferenceServer``), stops the
-server, then times in subprocesses, ``--repeat`` times each:
+server, then times pytest subprocesses, ``--repeat`` rounds of:
 
-- ``bare``: the parametrised no-op test;
-- ``replay``: the suite replayed (``--ft-record-mode=none``) as the plugin does it today;
-- ``replay+index``: the same with cassettes opened as ``IndexedCassette``
-  (``-p indexed_cassettes``, what the proposed ``recording.py`` change does);
-- ``replay+index, no report``: the same with ``-o ft_report=false``, so the
-  difference is the time spent writing the reports.
+- ``bare pytest``: the parametrised no-op test;
+- ``replay``: the suite replayed (``--ft-record-mode=none``), reports written;
+- ``replay, no report``: the same with ``-o ft_report=false``, so the
+  difference is the time spent writing the JSON, HTML and Markdown reports.
+
+The runs of one round follow each other, so a busy spell of the machine
+slows all of them.  ``--plain-vcrpy K`` adds K replays through vcrpy's own
+``Cassette`` (``-p plain_vcrpy``), whose lookups scan every interaction.
 
 Usage::
 
-    python benchmarks/p1_replay.py            # 10,000 cases, 3 repetitions
+    python benchmarks/p1_replay.py            # 10,000 cases, 3 rounds
     python benchmarks/p1_replay.py --quick    # 1,000 cases
-    python benchmarks/p1_replay.py -n 5000 --repeat 5 --plain-repeat 1
+    python benchmarks/p1_replay.py -n 5000 --repeat 5 --plain-vcrpy 1
 
 The recording uses ``--ft-record-mode=new_episodes`` on a fresh directory
-(equivalent to ``once`` for a cassette that does not exist), because with
-``once`` only the first prediction window of a group gets recorded: every later
-window finds the cassette written by the first one and refuses to record.
+(equivalent to ``once`` for a cassette that does not exist).
 """
 
 from __future__ import annotations
@@ -53,18 +53,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=10_000, help="number of cases (default 10000)")
     parser.add_argument("--quick", action="store_true", help="1,000 cases")
-    parser.add_argument("--repeat", type=int, default=3, help="repetitions of each timed run")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of timed runs")
     parser.add_argument(
-        "--plain-repeat", type=int, default=None, help="repetitions of the unindexed replay"
+        "--plain-vcrpy", type=int, default=0, help="replays through vcrpy's own Cassette"
     )
     parser.add_argument("--batch-size", type=int, default=20)
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)
     n = 1_000 if args.quick else args.n
-    plain_repeat = args.repeat if args.plain_repeat is None else args.plain_repeat
     root = Path(tempfile.mkdtemp(prefix="ftclass-p1-"))
     try:
-        return run(root, n, args.repeat, plain_repeat, args.batch_size)
+        return run(root, n, args.repeat, args.plain_vcrpy, args.batch_size)
     finally:
         if args.keep:
             print(f"kept {root}")
@@ -87,32 +86,30 @@ def run(root: Path, n: int, repeat: int, plain_repeat: int, batch_size: int) -> 
     print(f"recorded {n} cases in {recorded.seconds:.1f} s (exit {recorded.returncode})")
     _check(recorded, n)
 
-    variants: list[tuple[str, Path, list[str], list[str], int]] = [
-        ("bare pytest", bare, [], [], repeat),
-        ("replay+index", suite, [model, batch], ["indexed_cassettes"], repeat),
-        (
-            "replay+index, no report",
-            suite,
-            [model, batch, "-o", "ft_report=false"],
-            ["indexed_cassettes"],
-            repeat,
-        ),
-        ("replay (today)", suite, [model, batch], [], plain_repeat),
-    ]
+    variants: dict[str, tuple[Path, list[str], list[str]]] = {
+        "bare pytest": (bare, [], []),
+        "replay": (suite, [model, batch], []),
+        "replay, no report": (suite, [model, batch, "-o", "ft_report=false"], []),
+    }
     print(machine_note())
-    medians: dict[str, float] = {}
-    rows = []
-    for name, directory, extra, plugins, times in variants:
-        if times <= 0:
-            continue
-        runs = [run_pytest(directory, *extra, plugins=plugins) for _ in range(times)]
-        for one in runs:
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for round_ in range(repeat):
+        for name, (directory, extra, plugins) in variants.items():
+            one = run_pytest(directory, *extra, plugins=plugins)
             _check(one, n)
-        medians[name] = median([r.seconds for r in runs])
-        rows.append(
-            [name, times, medians[name], min(r.seconds for r in runs), max(r.seconds for r in runs)]
-        )
-        print(f"  {name}: " + ", ".join(f"{r.seconds:.2f}" for r in runs) + " s")
+            times[name].append(one.seconds)
+        print(f"  round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()))
+    if plain_repeat > 0:
+        times["replay, plain vcrpy"] = []
+        for _ in range(plain_repeat):
+            one = run_pytest(suite, model, batch, plugins=["plain_vcrpy"])
+            _check(one, n)
+            times["replay, plain vcrpy"].append(one.seconds)
+    medians = {name: median(values) for name, values in times.items()}
+    rows = [
+        [name, len(values), medians[name], min(values), max(values)]
+        for name, values in times.items()
+    ]
     print_table(
         f"P1 replay of {n} cases (wall time of the pytest subprocess, s)",
         ["run", "reps", "median", "min", "max"],
@@ -120,27 +117,30 @@ def run(root: Path, n: int, repeat: int, plain_repeat: int, batch_size: int) -> 
     )
 
     base = medians["bare pytest"]
-    summary = []
-    for name in ("replay (today)", "replay+index"):
-        if name in medians:
-            ratio = medians[name] / base
-            summary.append(
-                [
-                    name,
-                    medians[name],
-                    base,
-                    ratio,
-                    f"≤ {TARGET_RATIO}",
-                    verdict(ratio <= TARGET_RATIO),
-                ]
-            )
-    if "replay (today)" in medians:
-        speedup = medians["replay (today)"] / medians["replay+index"]
+    ratio = medians["replay"] / base
+    summary = [
+        [
+            "replay / bare pytest",
+            medians["replay"],
+            base,
+            ratio,
+            f"≤ {TARGET_RATIO}",
+            verdict(ratio <= TARGET_RATIO),
+        ],
+        [
+            "report writing (with − without)",
+            medians["replay"] - medians["replay, no report"],
+            "",
+            "",
+            "",
+            "",
+        ],
+    ]
+    if "replay, plain vcrpy" in medians:
+        plain = medians["replay, plain vcrpy"]
         summary.append(
-            ["index speed-up", medians["replay (today)"], medians["replay+index"], speedup, "", ""]
+            ["plain vcrpy / indexed", plain, medians["replay"], plain / medians["replay"], "", ""]
         )
-    report_time = medians["replay+index"] - medians["replay+index, no report"]
-    summary.append(["report writing (with − without)", report_time, "", "", "", ""])
     print_table(
         "P1 ratios", ["figure", "time s", "against s", "ratio", "target", "verdict"], summary
     )

@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
@@ -24,6 +26,27 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     >>> atomic_write_text(target, "hi").read_text(encoding="utf-8")
     'hi'
     """
+    with atomic_writer(path) as handle:
+        handle.write(text)
+    return Path(path)
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike[str]) -> Iterator[TextIO]:
+    """A text handle whose content replaces ``path`` in one step when the block ends.
+
+    For files too large to hold as one string: write them piece by piece.  If
+    the block raises, ``path`` is left as it was.  Same rules as
+    :func:`atomic_write_text`, which is built on it.
+
+    >>> import pathlib, tempfile
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "rows.txt"
+    >>> with atomic_writer(target) as handle:
+    ...     for row in range(3):
+    ...         _ = handle.write(f"{row}\\n")
+    >>> target.read_text(encoding="utf-8").split()
+    ['0', '1', '2']
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -33,7 +56,7 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp_name, mode)
@@ -42,4 +65,3 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
         raise
-    return target

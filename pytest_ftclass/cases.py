@@ -92,8 +92,12 @@ class Case:
 
 def content_digest(value: Any) -> str:
     """A short stable digest of a JSON-able value (prompt text or messages)."""
-    canonical = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    canonical = _CANONICAL_JSON.encode(value)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+# One encoder for every digest: building one per call cost more than the encoding.
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def fallback_id(input_value: Any, label: str) -> str:

@@ -9,8 +9,14 @@ which dominates a large replay.  :class:`IndexedCassette` keeps, next to
 matchers among ``match_on`` it knows) to the positions of the interactions
 with that key, kept up to date on :meth:`~vcr.cassette.Cassette.append`.  A
 lookup hashes one key, then confirms the few candidates with the cassette's
-own matchers, so it never returns an interaction vcrpy would not match; play
-counts, ``allow_playback_repeats``, record modes and saving are vcrpy's own.
+other matchers (the key already holds the canonical body, so the body is not
+parsed again); play counts, ``allow_playback_repeats``, record modes and
+saving are vcrpy's own.
+
+vcrpy also filters a request (a deep copy through every
+``before_record_request`` filter) once for each question it asks about it:
+whether it can be played, then playing it.  The cassette filters the request
+it was last asked about once, and remembers its key.
 
 vcrpy has no option naming the cassette class, so open it with
 :func:`use_indexed_cassette` (it takes the settings of a ``vcr.VCR``)::
@@ -106,7 +112,28 @@ class IndexedCassette(Cassette):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._index: dict[tuple[Hashable, ...], list[int]] = {}
         self._indexed = 0
+        self._last: tuple[Any, Any, tuple[Hashable, ...] | None] | None = None
         super().__init__(*args, **kwargs)
+        self._filter_chain = self._before_record_request
+        self._before_record_request = self._filter_once
+        self._confirming = [m for m in self._match_on if m is not matchers.body]
+
+    def _filter_once(self, request: Any) -> Any:
+        """The filtered request, the same object while vcrpy asks about the same request."""
+        last = self._last
+        if last is not None and last[0] is request:
+            return last[1]
+        filtered = self._filter_chain(request)
+        self._last = (request, filtered, None)
+        return filtered
+
+    def _key_of(self, filtered: Any) -> tuple[Hashable, ...]:
+        last = self._last
+        if last is not None and last[1] is filtered:
+            if last[2] is None:
+                self._last = (last[0], filtered, lookup_key(filtered, self._match_on))
+            return self._last[2]  # type: ignore[index,return-value]
+        return lookup_key(filtered, self._match_on)
 
     # -- keeping the index -------------------------------------------------
     def append(self, request: Any, response: Any) -> None:
@@ -128,9 +155,9 @@ class IndexedCassette(Cassette):  # type: ignore[misc]
         """(position, response) of every stored interaction matching a filtered request."""
         if self._indexed != len(self.data):
             self._catch_up()
-        for position in self._index.get(lookup_key(filtered, self._match_on), ()):
+        for position in self._index.get(self._key_of(filtered), ()):
             stored_request, response = self.data[position]
-            if matchers.requests_match(filtered, stored_request, self._match_on):
+            if matchers.requests_match(filtered, stored_request, self._confirming):
                 yield position, response
 
     def _responses(self, request: Any) -> Iterator[tuple[int, Any]]:

@@ -332,7 +332,10 @@ def case_result(
     labels: Sequence[str],
     outcome: str = "",
 ) -> CaseResult:
-    """The per-case record that travels in the test report and into the JSON report."""
+    """The per-case record that travels in the test report and into the JSON report.
+
+    It shares ``prediction.logprobs`` and ``labels`` (one list per group) rather than copying.
+    """
     return CaseResult(
         case_id=case.id,
         nodeid=nodeid,
@@ -341,8 +344,8 @@ def case_result(
         endpoint=endpoint,
         expected=case.label,
         predicted=prediction.label,
-        logprobs=dict(prediction.logprobs),
-        labels=list(labels),
+        logprobs=prediction.logprobs,
+        labels=labels if isinstance(labels, list) else list(labels),
         tags=list(case.tags),
         critical=case.critical,
         input_digest=case.input_digest,

@@ -117,7 +117,10 @@ class RunState:
         ).to_dict()
         if self.settings.report_text:
             result["text"] = case.text
-        item.stash[RESULT] = result
+        if isinstance(item, CaseItem):
+            item.result = result  # an attribute it was made with costs less than a stash entry
+        else:
+            item.stash[RESULT] = result
         if prediction.error:
             raise PredictionError(prediction.error)
         return prediction, result
@@ -304,15 +307,19 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    result = item.stash.get(RESULT, None)
-    if result is not None:
-        # The case's result, with its outcome so far, rides on the report (builtin types
-        # only), so it reaches the controlling process with and without pytest-xdist.
-        if report.when == "setup" and report.failed:
-            result["outcome"] = "error"
-        elif report.when == "call":
-            result["outcome"] = item.outcome if isinstance(item, CaseItem) else report.outcome
-        setattr(report, REPORT_ATTRIBUTE, dict(result))
+    result = item.result if isinstance(item, CaseItem) else item.stash.get(RESULT, None)
+    if result is None:
+        return report
+    # The case's result rides on the report that settles its outcome (builtin types only),
+    # so it reaches the controlling process with and without pytest-xdist.  One report per
+    # item carries it, and not a copy: pytest keeps every report until the session ends.
+    if report.failed and report.when != "call":
+        result["outcome"] = "error"
+    elif report.when == "call":
+        result["outcome"] = item.outcome if isinstance(item, CaseItem) else report.outcome
+    else:
+        return report
+    setattr(report, REPORT_ATTRIBUTE, result)
     return report
 
 
@@ -362,25 +369,25 @@ class CaseItem(pytest.Item):
         self.case = case
         self.model = model
         self.outcome = ""
-        self.result: dict[str, Any] = {}
+        self.result: dict[str, Any] | None = None
         if case.critical:
             self.add_marker("ft_critical")
 
     def setup(self) -> None:
         state: RunState = self.config.stash[STATE]
-        self.prediction, self.result = state.result_for(self, self.case)
+        state.result_for(self, self.case)
 
     def runtest(self) -> None:
         state: RunState = self.config.stash[STATE]
-        if self.prediction.label == self.case.label:
+        assert self.result is not None, "setup fetched the prediction"
+        predicted = self.result["predicted"]
+        if predicted == self.case.label:
             self.outcome = "passed"
             return
         if self.case.critical or state.settings.strict:
             self.outcome = "failed"
             why = "critical case" if self.case.critical else "--ft-strict"
-            raise Misprediction(
-                f"expected {self.case.label!r}, predicted {self.prediction.label!r} ({why})"
-            )
+            raise Misprediction(f"expected {self.case.label!r}, predicted {predicted!r} ({why})")
         self.outcome = "mispredicted"
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:

@@ -39,7 +39,7 @@ class ReportCollector:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         result = getattr(report, REPORT_ATTRIBUTE, None)
         if isinstance(result, dict):
-            # later phases carry the outcome; the last one seen wins
+            # a failed teardown sends the result again, as an error: the last one seen wins
             self.results[report.nodeid] = result
         if report.failed:
             self.failed.add(report.nodeid)

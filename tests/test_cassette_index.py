@@ -152,3 +152,38 @@ def test_replay_through_indexed_cassette_gives_the_recorded_predictions(recorded
         k: (p.label, p.logprobs) for k, p in predictions.items()
     }
     assert cassette.play_count == 4
+
+
+def test_a_request_is_filtered_once_for_the_questions_asked_about_it(recorded: Any) -> None:
+    path, _, _ = recorded
+    seen: dict[str, list[Any]] = {"plain": [], "indexed": []}
+
+    def counting(name: str) -> Any:
+        def before_record_request(request: Any) -> Any:
+            seen[name].append(request)
+            return request
+
+        return before_record_request
+
+    vcr = Recorder(path.parent, "none")._build_vcr()
+    cassettes = {}
+    for name, kind in (("plain", Cassette), ("indexed", IndexedCassette)):
+        config = vcr.get_merged_config(
+            path=str(path), allow_playback_repeats=True, before_record_request=counting(name)
+        )
+        config = {
+            k: v
+            for k, v in config.items()
+            if k not in ("path_transformer", "func_path_generator", "record_on_exception")
+        }
+        cassettes[name] = kind.load(**config)
+    requests = stored_requests(path)
+    for calls in seen.values():
+        calls.clear()  # loading filters each stored interaction once, in both
+    for request in requests:  # what vcrpy's httpx stub asks: can it be played, then play it
+        assert cassettes["indexed"].can_play_response_for(request)
+        answered = cassettes["indexed"].play_response(request)
+        assert cassettes["plain"].can_play_response_for(request)
+        assert answered == cassettes["plain"].play_response(request)
+    assert len(seen["plain"]) >= 2 * len(requests)  # vcrpy: at least once per question
+    assert len(seen["indexed"]) == len(requests)

@@ -30,11 +30,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-from pytest_ftclass.atomic import atomic_write_text
+from pytest_ftclass.atomic import atomic_write_text, atomic_writer
 from pytest_ftclass.metrics import classification_metrics, group_by_task
 from pytest_ftclass.results import CaseResult
 
@@ -81,7 +81,7 @@ def build_report(
         "metadata": dict(metadata),
         "overall": classification_metrics(results, positive_class=positive_class),
         "tasks": tasks,
-        "cases": [_case_dict(result) for result in results],
+        "cases": [result.to_dict() for result in results],
     }
     if texts is not None:
         wanted = {result.nodeid for result in results}
@@ -89,33 +89,45 @@ def build_report(
     return report
 
 
-_CASE_FIELDS = tuple(CaseResult.__dataclass_fields__)
-
-
-def _case_dict(result: CaseResult) -> dict[str, Any]:
-    """``result.to_dict()``, built without ``dataclasses.asdict``'s slow deep copy.
-
-    The fields hold builtin scalars, lists of strings and flat dicts, so a
-    shallow copy of each container is a full copy.
-    """
-    data: dict[str, Any] = {}
-    for name in _CASE_FIELDS:
-        value = getattr(result, name)
-        if isinstance(value, (list, dict)):
-            value = value.copy()
-        data[name] = value
-    data["correct"] = result.correct
-    return data
-
-
 def write_json_report(report: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
-    """Write ``report`` as UTF-8 JSON (indent 2) atomically, creating the directory.
+    """Write ``report`` as UTF-8 JSON atomically, creating the directory.
 
-    Values JSON does not know (a ``Path`` in the metadata, say) are written as
-    their ``str()``.
+    Metrics are indented by 2; each case (and each entry of ``texts``) is one
+    line, written as it is encoded, so a report of 100,000 cases is never held
+    as one string and diffs line by line.  Values JSON does not know (a
+    ``Path`` in the metadata, say) are written as their ``str()``.
     """
-    text = json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n"
-    return atomic_write_text(path, text)
+    with atomic_writer(path) as handle:
+        handle.write("{")
+        for i, (key, value) in enumerate(report.items()):
+            handle.write(",\n  " if i else "\n  ")
+            handle.write(_ONE_LINE.encode(str(key)) + ": ")
+            if key == "cases" and isinstance(value, list):
+                _write_lines(handle, "[", (_ONE_LINE.encode(case) for case in value), "]")
+            elif key == "texts" and isinstance(value, Mapping):
+                entries = (
+                    f"{_ONE_LINE.encode(str(k))}: {_ONE_LINE.encode(v)}" for k, v in value.items()
+                )
+                _write_lines(handle, "{", entries, "}")
+            else:
+                handle.write(_INDENTED.encode(value).replace("\n", "\n  "))
+        handle.write("\n}\n")
+    return Path(path)
+
+
+def _write_lines(handle: TextIO, opening: str, rows: Iterable[str], closing: str) -> None:
+    handle.write(opening)
+    separator = "\n    "
+    for row in rows:
+        handle.write(separator)
+        handle.write(row)
+        separator = ",\n    "
+    handle.write(closing if separator == "\n    " else "\n  " + closing)
+
+
+# The C encoder (no indent) writes the rows; the pure-Python one (indent) only the metrics.
+_ONE_LINE = json.JSONEncoder(ensure_ascii=False, default=str, separators=(", ", ": "))
+_INDENTED = json.JSONEncoder(ensure_ascii=False, default=str, indent=2)
 
 
 def load_report(path: str | os.PathLike[str]) -> dict[str, Any]:
