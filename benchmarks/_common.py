@@ -117,6 +117,19 @@ def train_reference(directory: Path, per_class: int = 200) -> Any:
     return ReferenceClassifier.from_file(path)
 
 
+#: Whether the timed subprocesses may cache compiled modules, as Python does by
+#: default.  With ``PYTHONDONTWRITEBYTECODE=1`` every run compiles the modules it
+#: imports (and pytest rewrites plugin modules) again, which weighs on the plugin's
+#: imports (openai, scikit-learn) and not on bare pytest's.
+BYTECODE_CACHE = True
+
+
+def bytecode_note() -> str:
+    if BYTECODE_CACHE:
+        return "subprocesses cache compiled modules (PYTHONDONTWRITEBYTECODE unset)"
+    return f"PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r} as given"
+
+
 @dataclass
 class Run:
     """One pytest subprocess: wall time, exit status, peak RSS of the child, output tail."""
@@ -149,6 +162,9 @@ def run_pytest(
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BENCH_DIR), env.get("PYTHONPATH")]))
     env.pop("OPENAI_API_KEY", None)
+    if BYTECODE_CACHE:
+        # Python's default: modules compiled once and cached (some machines set this to 1)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
     with tempfile.TemporaryFile("w+", encoding="utf-8") as log:
         started = time.perf_counter()
         process = subprocess.Popen(

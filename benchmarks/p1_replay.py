@@ -13,7 +13,9 @@ server, then times pytest subprocesses, ``--repeat`` rounds of:
   difference is the time spent writing the JSON, HTML and Markdown reports.
 
 The runs of one round follow each other, so a busy spell of the machine
-slows all of them.  ``--plain-vcrpy K`` adds K replays through vcrpy's own
+slows all of them.  The subprocesses cache compiled modules as Python does by
+default, even where the environment sets ``PYTHONDONTWRITEBYTECODE``
+(``--no-bytecode-cache`` keeps it).  ``--plain-vcrpy K`` adds K replays through vcrpy's own
 ``Cassette`` (``-p plain_vcrpy``), whose lookups scan every interaction.
 
 Usage::
@@ -33,9 +35,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import _common
 from _common import (
     COMPLETIONS_MODEL,
     Run,
+    bytecode_note,
     machine_note,
     median,
     print_table,
@@ -58,9 +62,15 @@ def main(argv: list[str] | None = None) -> int:
         "--plain-vcrpy", type=int, default=0, help="replays through vcrpy's own Cassette"
     )
     parser.add_argument("--batch-size", type=int, default=20)
+    parser.add_argument(
+        "--no-bytecode-cache",
+        action="store_true",
+        help="keep PYTHONDONTWRITEBYTECODE as the environment sets it",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)
     n = 1_000 if args.quick else args.n
+    _common.BYTECODE_CACHE = not args.no_bytecode_cache
     root = Path(tempfile.mkdtemp(prefix="ftclass-p1-"))
     try:
         return run(root, n, args.repeat, args.plain_vcrpy, args.batch_size)
@@ -92,6 +102,7 @@ def run(root: Path, n: int, repeat: int, plain_repeat: int, batch_size: int) -> 
         "replay, no report": (suite, [model, batch, "-o", "ft_report=false"], []),
     }
     print(machine_note())
+    print(bytecode_note())
     times: dict[str, list[float]] = {name: [] for name in variants}
     for round_ in range(repeat):
         for name, (directory, extra, plugins) in variants.items():

@@ -35,6 +35,7 @@ class ReportCollector:
         self.interrupted = False
         self.gate: Any = None
         self.comparison: dict[str, Any] | None = None
+        self.case_results: list[Any] | None = None  # the report's cases, as CaseResult
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         result = getattr(report, REPORT_ATTRIBUTE, None)
@@ -82,8 +83,8 @@ class ReportCollector:
             json_path, html_path = directory / JSON_NAME, directory / HTML_NAME
             markdown_path = directory / MARKDOWN_NAME
             write_json_report(self.report, json_path)
-            write_html_report(self.report, html_path)
-            write_markdown_report(self.report, markdown_path)
+            write_html_report(self.report, html_path, results=results)
+            write_markdown_report(self.report, markdown_path, results=results)
             self.written = [json_path, html_path, markdown_path]
             if self.comparison is not None:
                 from .compare import write_comparison
@@ -95,6 +96,7 @@ class ReportCollector:
         if summary is not None:
             self.written.append(summary)
         self._junit_properties(session.config)
+        self.case_results = results
 
     def _junit_properties(self, config: pytest.Config) -> None:
         """Metrics as properties of the JUnit XML test suite, when ``--junitxml`` is on."""
@@ -190,7 +192,7 @@ class ReportCollector:
             )
         else:
             terminalreporter.section("ftclass")
-        for line in summary_lines(self.report):
+        for line in summary_lines(self.report, results=self.case_results):
             terminalreporter.write_line(line)
         if self.comparison is not None:
             from .compare import summary_lines as comparison_lines

@@ -64,11 +64,18 @@ _HEADER_CHARS = 18  # longer class names are abbreviated in the heatmap headers
 _MAX_ERRORED = 200  # errored cases listed per section (all are in the JSON report)
 
 
-def render_html(report: Mapping[str, Any], *, texts: Mapping[str, str] | None = None) -> str:
+def render_html(
+    report: Mapping[str, Any],
+    *,
+    texts: Mapping[str, str] | None = None,
+    results: Sequence[CaseResult] | None = None,
+) -> str:
     """The HTML page for a report dict built by :func:`~pytest_ftclass.report.build_report`.
 
     ``texts`` (nodeid → input text) adds each mispredicted case's text to the
     explorer; it defaults to the report's own ``texts`` entry, if any.
+    ``results`` are the report's cases as :class:`CaseResult` objects, when the caller
+    holds them already (else they are read from ``report["cases"]``).
     """
     import jinja2
     from markupsafe import Markup
@@ -85,7 +92,9 @@ def render_html(report: Mapping[str, Any], *, texts: Mapping[str, str] | None = 
     template = environment.get_template(TEMPLATE_NAME)
     if texts is None:
         texts = report.get("texts") or {}
-    sections = _sections(report, texts)
+    if results is None:
+        results = results_from_report(report)
+    sections = _sections(report, texts, results)
     script = (_TEMPLATE_DIR / SCRIPT_NAME).read_text(encoding="utf-8")
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
     blob = {"sections": [{"rows": section.pop("explorer_rows")} for section in sections]}
@@ -117,9 +126,10 @@ def write_html_report(
     path: str | os.PathLike[str],
     *,
     texts: Mapping[str, str] | None = None,
+    results: Sequence[CaseResult] | None = None,
 ) -> Path:
     """Render ``report`` and write it atomically to ``path``, creating the directory."""
-    return atomic_write_text(path, render_html(report, texts=texts))
+    return atomic_write_text(path, render_html(report, texts=texts, results=results))
 
 
 def _format_number(value: float | None, digits: int = 3) -> str:
@@ -154,8 +164,9 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
-def _sections(report: Mapping[str, Any], texts: Mapping[str, str]) -> list[dict[str, Any]]:
-    results = results_from_report(report)
+def _sections(
+    report: Mapping[str, Any], texts: Mapping[str, str], results: Sequence[CaseResult]
+) -> list[dict[str, Any]]:
     by_task = group_by_task(results)
     tasks = report.get("tasks") or []
     sections = []

@@ -28,6 +28,7 @@ Every number in ``overall`` and ``tasks`` can be recomputed from ``cases``
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -76,10 +77,14 @@ def build_report(
         }
         for task, group in group_by_task(results).items()
     ]
+    if len(tasks) == 1:  # the same cases in the same order: the same numbers
+        overall = copy.deepcopy(tasks[0]["metrics"])
+    else:
+        overall = classification_metrics(results, positive_class=positive_class)
     report: dict[str, Any] = {
         "schema": SCHEMA,
         "metadata": dict(metadata),
-        "overall": classification_metrics(results, positive_class=positive_class),
+        "overall": overall,
         "tasks": tasks,
         "cases": [result.to_dict() for result in results],
     }

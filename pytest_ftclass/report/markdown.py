@@ -44,12 +44,21 @@ STEP_SUMMARY_VARIABLE = "GITHUB_STEP_SUMMARY"
 _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
 
 
-def render_markdown(report: Mapping[str, Any], *, max_listed: int = 10) -> str:
-    """The Markdown summary of a report dict (ends with a newline)."""
+def render_markdown(
+    report: Mapping[str, Any],
+    *,
+    max_listed: int = 10,
+    results: Sequence[CaseResult] | None = None,
+) -> str:
+    """The Markdown summary of a report dict (ends with a newline).
+
+    ``results`` are the report's cases as :class:`CaseResult` objects, when the caller
+    holds them already (else they are read from ``report["cases"]``).
+    """
     tasks = report.get("tasks") or []
     if not tasks:
         return "## ftclass\n\nNo cases were run.\n"
-    by_task = group_by_task(results_from_report(report))
+    by_task = group_by_task(results_from_report(report) if results is None else results)
     parts: list[str] = []
     gate = report.get("gate")
     if gate and gate.get("configured"):
@@ -69,9 +78,14 @@ def render_markdown(report: Mapping[str, Any], *, max_listed: int = 10) -> str:
     return "\n".join(parts)
 
 
-def write_markdown_report(report: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
+def write_markdown_report(
+    report: Mapping[str, Any],
+    path: str | os.PathLike[str],
+    *,
+    results: Sequence[CaseResult] | None = None,
+) -> Path:
     """Render ``report`` as Markdown and write it atomically to ``path``."""
-    return atomic_write_text(path, render_markdown(report))
+    return atomic_write_text(path, render_markdown(report, results=results))
 
 
 def append_step_summary(

@@ -38,9 +38,18 @@ __all__ = ["headline", "summary_lines"]
 _MAX_CLASS_WIDTH = 32
 
 
-def summary_lines(report: Mapping[str, Any], *, max_listed: int = 20) -> list[str]:
-    """The terminal summary of a report dict, one string per line (no trailing newlines)."""
-    by_task = group_by_task(results_from_report(report))
+def summary_lines(
+    report: Mapping[str, Any],
+    *,
+    max_listed: int = 20,
+    results: Sequence[CaseResult] | None = None,
+) -> list[str]:
+    """The terminal summary of a report dict, one string per line (no trailing newlines).
+
+    ``results`` are the report's cases as :class:`CaseResult` objects, when the caller
+    holds them already (else they are read from ``report["cases"]``).
+    """
+    by_task = group_by_task(results_from_report(report) if results is None else results)
     tasks = report.get("tasks") or []
     if not tasks:
         return ["no cases were run"]
