@@ -183,6 +183,51 @@ class IndexedCassette(Cassette):  # type: ignore[misc]
             and (self.rewound or self.allow_playback_repeats)
         )
 
+    # -- saving ------------------------------------------------------------
+    def _rerecorded_interactions(self) -> list[tuple[Any, Any]]:
+        """What ``all`` mode saves, as vcrpy decides it, without comparing every pair.
+
+        A loaded interaction is kept unless one recorded now matches it; vcrpy
+        compares each loaded request with each recorded one (a large
+        re-recording is quadratic), this looks the recorded ones up by key.
+        """
+        loaded = self.data[: self._loaded_count]
+        recorded = self.data[self._loaded_count :]
+        if self.drop_unused_requests:
+            return recorded
+        replaced = self._keyed([request for request, _ in recorded])
+        kept = [
+            (old_request, old_response)
+            for old_request, old_response in loaded
+            if not self._matches_any(old_request, replaced, request_first=False)
+        ]
+        return kept + recorded
+
+    def _new_interactions(self) -> list[tuple[Any, Any]]:
+        """Interactions that match none loaded from the file (``drop_unused_requests``)."""
+        old = self._keyed([request for request, _ in self._old_interactions])
+        return [
+            (request, response)
+            for request, response in self.data
+            if not self._matches_any(request, old, request_first=True)
+        ]
+
+    def _keyed(self, requests: list[Any]) -> dict[tuple[Hashable, ...], list[Any]]:
+        keyed: dict[tuple[Hashable, ...], list[Any]] = {}
+        for request in requests:
+            keyed.setdefault(lookup_key(request, self._match_on), []).append(request)
+        return keyed
+
+    def _matches_any(
+        self, request: Any, keyed: dict[tuple[Hashable, ...], list[Any]], *, request_first: bool
+    ) -> bool:
+        """Whether ``request`` matches one of ``keyed`` (in vcrpy's order of arguments)."""
+        for other in keyed.get(lookup_key(request, self._match_on), ()):
+            pair = (request, other) if request_first else (other, request)
+            if matchers.requests_match(*pair, self._confirming):
+                return True
+        return False
+
 
 def use_indexed_cassette(recorder: Any, path: str | Path, **kwargs: Any) -> Any:
     """``recorder.use_cassette(path, **kwargs)`` opening an :class:`IndexedCassette`.

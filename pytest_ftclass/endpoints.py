@@ -19,6 +19,7 @@ response body (a dict, as it came over the wire) into :class:`Prediction` object
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -78,6 +79,7 @@ def parse_local_model(model: str) -> tuple[str | None, float]:
     return (rest[1:] if rest.startswith(":") else None), fraction
 
 
+@functools.lru_cache(maxsize=256)  # asked once per case and item: few distinct answers
 def infer_endpoint(model: str, configured: str = "auto", case_format: str = "prompt") -> Endpoint:
     """Which endpoint to ask ``model`` through.
 

@@ -187,3 +187,39 @@ def test_a_request_is_filtered_once_for_the_questions_asked_about_it(recorded: A
         assert answered == cassettes["plain"].play_response(request)
     assert len(seen["plain"]) >= 2 * len(requests)  # vcrpy: at least once per question
     assert len(seen["indexed"]) == len(requests)
+
+
+@pytest.mark.parametrize("drop_unused", [False, True])
+def test_what_is_saved_agrees_with_vcrpy(recorded: Any, drop_unused: bool) -> None:
+    """Re-recording some requests and adding one: both cassettes would save the same."""
+    path, _, _ = recorded
+    saved = {}
+    for record_mode in ("all", "new_episodes"):
+        plain, indexed = open_both(path, record_mode, drop_unused_requests=drop_unused)
+        stored = stored_requests(path)
+        new = misses(stored)[0]
+        for cassette in (plain, indexed):
+            cassette.play_response(stored[1])  # one loaded interaction is used
+            for request, marker in ((stored[0], "again-0"), (stored[2], "again-2"), (new, "new")):
+                cassette.append(request, answer_with(marker))
+        for name, cassette in (("plain", plain), ("indexed", indexed)):
+            saved[record_mode, name] = [
+                (request._to_dict(), response)
+                for request, response in (
+                    cassette._rerecorded_interactions()
+                    if record_mode == "all"
+                    else cassette._played_interactions + cassette._new_interactions()
+                )
+            ]
+    for record_mode in ("all", "new_episodes"):
+        assert saved[record_mode, "indexed"] == saved[record_mode, "plain"]
+    bodies = [
+        json.loads(response["body"]["string"]).get("id") for _, response in saved["all", "indexed"]
+    ]
+    assert bodies.count("again-0") == 1 and bodies.count("again-2") == 1 and "new" in bodies
+    assert len(bodies) == (3 if drop_unused else 5)  # two loaded kept, two replaced, one new
+
+
+def answer_with(marker: str) -> dict[str, Any]:
+    body = json.dumps({"id": marker, "choices": []})
+    return {"status": {"code": 200, "message": "OK"}, "headers": {}, "body": {"string": body}}
