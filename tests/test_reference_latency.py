@@ -32,8 +32,14 @@ def test_no_latency_by_default(classifier) -> None:
 
 def test_each_answer_waits_the_latency(classifier) -> None:
     with ReferenceServer(lambda model: classifier, latency_s=LATENCY) as server:
+        before = time.monotonic()
         assert ask(server.base_url) >= LATENCY
-        assert [r.status for r in server.requests] == [200]
+        after = time.monotonic()
+        [record] = server.requests
+    assert record.status == 200
+    # the log says when the request was taken up and when its answer was ready
+    assert before <= record.received_at <= record.received_at + LATENCY <= record.answered_at
+    assert record.answered_at <= after
 
 
 def test_concurrent_requests_wait_side_by_side(classifier) -> None:

@@ -90,6 +90,9 @@ class RequestRecord:
     status: int
     #: entries of the request's ``logit_bias`` (``None``: the request had none)
     logit_bias_size: int | None = None
+    #: ``time.monotonic()`` when the request began to be handled, and when its answer was ready
+    received_at: float = 0.0
+    answered_at: float = 0.0
 
 
 class ApiError(Exception):
@@ -465,6 +468,7 @@ class _Handler(TrackedHandler):
         self._dispatch("DELETE")
 
     def _dispatch(self, method: str) -> None:
+        received_at = time.monotonic()
         owner = self.server.owner
         path = self.path.split("?", 1)[0]
         model: str | None = None
@@ -521,7 +525,12 @@ class _Handler(TrackedHandler):
             ).body()
         if owner.latency_s > 0:
             time.sleep(owner.latency_s)
-        owner._record(RequestRecord(method, path, model, inputs, status, bias_size))
+        # recorded before the answer goes out, so a client that has its answer finds the record
+        owner._record(
+            RequestRecord(
+                method, path, model, inputs, status, bias_size, received_at, time.monotonic()
+            )
+        )
         self._send_json(status, answer)
 
     def _read_body(self) -> bytes:
