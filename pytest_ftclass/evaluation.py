@@ -30,7 +30,7 @@ from .shared_predictions import SharedPredictions
 
 #: Base URL used for the local model when nothing is sent (replay only): never contacted.
 UNUSED_BASE_URL = "http://127.0.0.1:9/v1"
-#: Full rounds of requests (batch size × concurrency cases each) fetched together.
+#: Full rounds of requests (batch size × concurrency cases each) in the first window.
 WINDOW_ROUNDS = 4
 PLACEHOLDER_KEY = "sk-ftclass-placeholder"
 
@@ -109,11 +109,22 @@ class Evaluation:
     def _window(self, group: Group, case: Case) -> list[Case]:
         """The selected cases fetched together with ``case``.
 
-        The group's source is cut into windows of ``WINDOW_ROUNDS`` rounds of full
-        batches at full concurrency (whole Completions pages), so requests go out
-        many at once while results, and the partial report of an interrupted run,
-        arrive window by window.  Cases that are not in the source go together.
-        With ``ft_batch_api`` the whole selection of the group is one window: one batch.
+        The group's source is cut into windows of whole Completions pages: the
+        first is ``WINDOW_ROUNDS`` rounds of full batches at full concurrency, and
+        each next one is twice as long as the one before.  Requests go out many
+        at once while results, and the partial report of an interrupted run,
+        arrive window by window: the first soon, and a large run pauses between
+        windows (to run the items whose answers are in) only about log₂(N / first)
+        times.  Cases that are not in the source go together.  With
+        ``ft_batch_api`` the whole selection of the group is one window: one batch.
+
+        >>> from pytest_ftclass.options import Settings
+        >>> evaluation = Evaluation(Settings(batch_size=2, concurrency=1, record_mode="once"))
+        >>> cases = [Case(f"c{i}", f"text {i}", "a") for i in range(30)]
+        >>> evaluation.plan("s", cases, "ft:babbage-002:o::m", cases)
+        >>> group = evaluation.group_of("s", "ft:babbage-002:o::m", cases[0])
+        >>> [len(evaluation._window(group, cases[i])) for i in (0, 8, 24)]
+        [8, 16, 6]
         """
         if self.settings.batch_api:
             return list(group.selected.values())
@@ -125,7 +136,9 @@ class Evaluation:
         index = group.position.get(case.id)
         if index is None:
             return [c for c in group.selected.values() if c.id not in group.position]
-        start = index - index % size
+        start = 0
+        while index >= start + size:
+            start, size = start + size, 2 * size
         return [
             c
             for c in group.selected.values()

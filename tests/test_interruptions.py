@@ -17,7 +17,7 @@ from .conftest import validation_lines, write_jsonl
 from .faults import FaultProxy
 
 MODEL = "ft:babbage-002:acme::abc123"
-CASES = 48  # 3 windows of 16 cases (batch 2 × concurrency 2 × 4 rounds)
+CASES = 48  # 2 windows: 16 cases (batch 2 × concurrency 2 × 4 rounds), then 32
 
 
 @pytest.fixture

@@ -41,10 +41,11 @@ def test_a_rate_limit_slows_the_run_down_instead_of_failing_it(proxy: FaultProxy
     assert len(predictions) == 6 and all(p.ok for p in predictions.values())
     statuses = [r.status for r in proxy.log]
     assert statuses.count(429) == 3 and statuses.count(200) == 3
-    # after the first 429 every request waited for Retry-After (1 s) before going out again
-    first_429 = min(r.arrived for r in proxy.log if r.status == 429)
-    later = [r.arrived for r in proxy.log if r.arrived > first_429 + 0.01]
-    assert later and min(later) - first_429 >= 0.95
+    # the first round (concurrency 2) was answered 429: every later request waited for
+    # Retry-After (1 s); on a busy machine the round's own two may arrive some ms apart
+    arrivals = sorted(r.arrived for r in proxy.log)
+    assert proxy.log[0].status == 429
+    assert arrivals[2] - arrivals[0] >= 0.95
 
 
 def test_beyond_its_patience_the_cases_fail(proxy: FaultProxy) -> None:
