@@ -28,6 +28,7 @@ class ReportCollector:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.results: dict[str, dict[str, Any]] = {}
+        self.texts: dict[str, str] = {}  # nodeid → input text, with ``ft_report_text``
         self.started = dt.datetime.now(dt.timezone.utc)
         self.report: dict[str, Any] | None = None
         self.written: list[Path] = []
@@ -42,6 +43,9 @@ class ReportCollector:
         if isinstance(result, dict):
             # a failed teardown sends the result again, as an error: the last one seen wins
             self.results[report.nodeid] = result
+            text = result.pop("text", None)  # travels with the result, kept apart from it
+            if text:
+                self.texts[report.nodeid] = text
         if report.failed:
             self.failed.add(report.nodeid)
 
@@ -61,13 +65,14 @@ class ReportCollector:
 
         # Ordered by node id, so the report does not depend on the order reports arrived in
         # (pytest-xdist interleaves them).
-        results = [CaseResult.from_dict(self.results[nodeid]) for nodeid in sorted(self.results)]
-        texts = {nodeid: data["text"] for nodeid, data in self.results.items() if data.get("text")}
+        cases = [self.results[nodeid] for nodeid in sorted(self.results)]
+        results = [CaseResult.from_dict(case) for case in cases]
         self.report = build_report(
             results,
             self.metadata(session, results),
             positive_class=self.settings.positive_class,
-            texts=texts or None,
+            texts=self.texts or None,
+            cases=cases,  # already CaseResult.to_dict()'s shape: no second copy of each
         )
         self.gate = self.judge(session, self.report)
         settings = self.settings

@@ -57,3 +57,26 @@ def test_gate_junit_step_summary_and_rerender(
     assert (out / "ftclass.html").read_text(encoding="utf-8") == html
     assert (out / "ftclass.md").is_file()
     assert main(["report", str(suite.path / "missing.json")]) == 2
+
+
+@pytest.mark.parametrize("with_text", [False, True], ids=["default", "ft-report-text"])
+def test_case_texts_reach_the_report_only_when_asked(
+    suite: pytest.Pytester, reference_server, with_text: bool
+) -> None:
+    lines = validation_lines(per_class=2)
+    write_jsonl(suite.path / "valid.cases.jsonl", lines)
+    args = [f"--ft-model={MODEL}", f"--ft-base-url={reference_server.base_url}"]
+    result = suite.runpytest(*args, "--ft-record-mode=once", *(["--ft-report-text"] * with_text))
+    assert result.ret == pytest.ExitCode.OK
+    report = json.loads((suite.path / "reports" / "ftclass.json").read_text(encoding="utf-8"))
+    assert len(report["cases"]) == len(lines)
+    assert all("text" not in case for case in report["cases"])  # texts stay in one place
+    prompts = {f"valid.cases.jsonl::{line['id']}": line["prompt"] for line in lines}
+    if with_text:
+        assert report["texts"] == prompts
+    else:
+        assert "texts" not in report
+        html = (suite.path / "reports" / "ftclass.html").read_text(encoding="utf-8")
+        everything = json.dumps(report) + html
+        sentences = [str(prompt).split("\n")[0] for prompt in prompts.values()]
+        assert not any(sentence in everything for sentence in sentences)

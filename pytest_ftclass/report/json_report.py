@@ -57,6 +57,7 @@ def build_report(
     *,
     positive_class: str | None = None,
     texts: Mapping[str, str] | None = None,
+    cases: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The report dict for ``results``: overall metrics, metrics per task and every case.
 
@@ -66,6 +67,8 @@ def build_report(
     :func:`pytest_ftclass.metrics.classification_metrics`).  ``texts`` (nodeid →
     the case's input text) is stored as a ``texts`` entry, for the HTML
     explorer, only when given: by default a report holds no prompt text.
+    ``cases`` are ``[r.to_dict() for r in results]`` when the caller holds them
+    already (a run of 100,000 cases then keeps one dict per case, not two).
     """
     tasks = [
         {
@@ -86,7 +89,7 @@ def build_report(
         "metadata": dict(metadata),
         "overall": overall,
         "tasks": tasks,
-        "cases": [result.to_dict() for result in results],
+        "cases": [result.to_dict() for result in results] if cases is None else cases,
     }
     if texts is not None:
         wanted = {result.nodeid for result in results}
