@@ -165,6 +165,9 @@ def run(
         print(
             f"cookbook loop: {sample} cases in {loop:.2f} s → {loop_n:.1f} s for {n} (extrapolated)"
         )
+        # first use: imports, the tokenizer's tables, the TLS context; not part of any cell
+        time_predict(cases[: batches[0]], "completions", COMPLETIONS_MODEL, url, batches[0], 1)
+        time_predict(chats[:1], "chat", CHAT_MODEL, url, 1, 1)
         rows = []
         best: tuple[float, int, int] | None = None
         for b in batches:
