@@ -52,15 +52,10 @@ def write_cassette(path: Path, n: int) -> None:
 def time_decision(path: Path, cassette_class: Any) -> float:
     from vcr.request import Request
 
+    from pytest_ftclass.cassette_index import load_cassette
     from pytest_ftclass.recording import Recorder
 
-    vcr = Recorder(path.parent, "all")._build_vcr()
-    config = {
-        k: v
-        for k, v in vcr.get_merged_config(path=str(path)).items()
-        if k not in ("path_transformer", "func_path_generator", "record_on_exception")
-    }
-    cassette = cassette_class.load(**config)
+    cassette = load_cassette(Recorder(path.parent, "all")._build_vcr(), path, cassette_class)
     stored = json.loads(path.read_text(encoding="utf-8"))["interactions"]
     for interaction in stored:
         request = Request._from_dict(interaction["request"])

@@ -55,7 +55,7 @@ from vcr.cassette import Cassette, CassetteContextDecorator
 from vcr.record_mode import RecordMode
 from vcr.util import read_body
 
-__all__ = ["IndexedCassette", "lookup_key", "use_indexed_cassette"]
+__all__ = ["IndexedCassette", "load_cassette", "lookup_key", "use_indexed_cassette"]
 
 
 def _body_key(request: Any) -> Hashable:
@@ -238,3 +238,23 @@ def use_indexed_cassette(recorder: Any, path: str | Path, **kwargs: Any) -> Any:
     """
     config = recorder.get_merged_config(path=str(path), **kwargs)
     return CassetteContextDecorator.from_args(IndexedCassette, **config)
+
+
+#: Settings of vcrpy's ``with`` block, not of the cassette it opens.
+_CONTEXT_ONLY = ("path_transformer", "func_path_generator", "record_on_exception")
+
+
+def load_cassette(
+    recorder: Any, path: str | Path, cassette_class: type[Any] = IndexedCassette, **kwargs: Any
+) -> Any:
+    """The cassette at ``path`` loaded with ``recorder``'s settings, patching nothing.
+
+    For asking a cassette directly what it would play back and what it would
+    save, as the tests and benchmarks do, for this class or vcrpy's own
+    (``cassette_class=vcr.cassette.Cassette``).  ``kwargs`` are merged as in
+    :func:`use_indexed_cassette`.
+    """
+    config = recorder.get_merged_config(path=str(path), **kwargs)
+    for name in _CONTEXT_ONLY:
+        config.pop(name, None)
+    return cassette_class.load(**config)

@@ -18,7 +18,7 @@ from vcr.errors import UnhandledHTTPRequestError
 from vcr.request import Request
 
 from pytest_ftclass.cases import load_cases
-from pytest_ftclass.cassette_index import IndexedCassette, use_indexed_cassette
+from pytest_ftclass.cassette_index import IndexedCassette, load_cassette, use_indexed_cassette
 from pytest_ftclass.predict import ClientOptions, RequestOptions, predict
 from pytest_ftclass.recording import Recorder
 
@@ -55,12 +55,7 @@ def run(cases: list[Any], base_url: str) -> dict[str, Any]:
 def open_both(path: Path, record_mode: str, **kwargs: Any) -> tuple[Any, Any]:
     """The same cassette opened by vcrpy and as an IndexedCassette (without patching)."""
     vcr = Recorder(path.parent, record_mode)._build_vcr()
-    config = {
-        k: v
-        for k, v in vcr.get_merged_config(path=str(path), **kwargs).items()
-        if k not in ("path_transformer", "func_path_generator", "record_on_exception")
-    }
-    return Cassette.load(**config), IndexedCassette.load(**config)
+    return load_cassette(vcr, path, Cassette, **kwargs), load_cassette(vcr, path, **kwargs)
 
 
 def stored_requests(path: Path) -> list[Request]:
@@ -166,17 +161,12 @@ def test_a_request_is_filtered_once_for_the_questions_asked_about_it(recorded: A
         return before_record_request
 
     vcr = Recorder(path.parent, "none")._build_vcr()
-    cassettes = {}
-    for name, kind in (("plain", Cassette), ("indexed", IndexedCassette)):
-        config = vcr.get_merged_config(
-            path=str(path), allow_playback_repeats=True, before_record_request=counting(name)
+    cassettes = {
+        name: load_cassette(
+            vcr, path, kind, allow_playback_repeats=True, before_record_request=counting(name)
         )
-        config = {
-            k: v
-            for k, v in config.items()
-            if k not in ("path_transformer", "func_path_generator", "record_on_exception")
-        }
-        cassettes[name] = kind.load(**config)
+        for name, kind in (("plain", Cassette), ("indexed", IndexedCassette))
+    }
     requests = stored_requests(path)
     for calls in seen.values():
         calls.clear()  # loading filters each stored interaction once, in both
