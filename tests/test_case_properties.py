@@ -202,8 +202,16 @@ def csv_document(draw: st.DrawFn) -> tuple[str, int]:
         columns = draw(st.permutations(columns))[1:]  # a column missing
     end = draw(st.sampled_from(["\n", "\r\n"]))
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator=end)
-    writer.writerow(columns)
+    minimal = csv.writer(buffer, lineterminator=end)
+    quoted = csv.writer(buffer, lineterminator=end, quoting=csv.QUOTE_ALL)
+
+    def write_row(cells: list[str]) -> None:
+        # csv quotes a cell holding "\r" or "\n" only when its line ending holds that
+        # character: a lone "\r" in a file of "\n" lines would end the row for any reader
+        broken = any("\r" in cell or "\n" in cell for cell in cells)
+        (quoted if broken else minimal).writerow(cells)
+
+    write_row(columns)
     rows = 0
     cell = st.one_of(text, labels, st.sampled_from(["", "x" * 140_000, "1.0", "true"]))
     for _ in range(draw(st.integers(0, 6))):
@@ -218,10 +226,10 @@ def csv_document(draw: st.DrawFn) -> tuple[str, int]:
             continue
         if kind == "good":
             good = {"text": draw(text.filter(str.strip)), "label": draw(good_labels)}
-            writer.writerow([good.get(column, "") for column in columns])
+            write_row([good.get(column, "") for column in columns])
             continue
         width = len(columns) + {"row": 0, "short": -1, "long": 1}[kind]
-        writer.writerow([draw(cell) for _ in range(max(width, 1))])
+        write_row([draw(cell) for _ in range(max(width, 1))])
     return buffer.getvalue(), rows
 
 
