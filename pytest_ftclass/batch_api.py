@@ -76,7 +76,14 @@ from typing import Any
 
 from .cases import Case
 from .endpoints import parse_chat, parse_completions
-from .predict import ClientOptions, RequestOptions, describe_api_error, pages_of, shape_options
+from .predict import (
+    ClientOptions,
+    RequestOptions,
+    client_arguments,
+    describe_api_error,
+    pages_of,
+    shape_options,
+)
 from .recording import DIGEST_PREFIX
 from .results import Prediction
 
@@ -268,21 +275,8 @@ def make_sync_client(options: ClientOptions) -> Any:
     """The synchronous ``openai`` client ``options`` describe (OpenAI, or Azure OpenAI)."""
     import openai
 
-    if options.azure_deployment:
-        return openai.AzureOpenAI(
-            azure_endpoint=options.base_url,
-            azure_deployment=options.azure_deployment,
-            api_version=options.azure_api_version,
-            api_key=options.api_key,
-            max_retries=options.max_retries,
-            timeout=options.timeout,
-        )
-    return openai.OpenAI(
-        api_key=options.api_key,
-        base_url=options.base_url,
-        max_retries=options.max_retries,
-        timeout=options.timeout,
-    )
+    kind = openai.AzureOpenAI if options.azure_deployment else openai.OpenAI
+    return kind(**client_arguments(options))
 
 
 def _wait(

@@ -118,23 +118,29 @@ def make_async_client(options: ClientOptions) -> Any:
     # The SDK's own HTTP client, but sharing one TLS context: loading the CA bundle
     # for every client (one per window of cases) costs ~50 ms each time.
     http_client = openai.DefaultAsyncHttpxClient(verify=_tls_context())
+    kind = openai.AsyncAzureOpenAI if options.azure_deployment else openai.AsyncOpenAI
+    return kind(**client_arguments(options), http_client=http_client)
+
+
+def client_arguments(options: ClientOptions) -> dict[str, Any]:
+    """The keyword arguments of the openai client (sync or async) ``options`` describe.
+
+    >>> sorted(client_arguments(ClientOptions(api_key="k", azure_deployment="d")))
+    ['api_key', 'api_version', 'azure_deployment', 'azure_endpoint', 'max_retries', 'timeout']
+    """
+    common = {
+        "api_key": options.api_key,
+        "max_retries": options.max_retries,
+        "timeout": options.timeout,
+    }
     if options.azure_deployment:
-        return openai.AsyncAzureOpenAI(
-            azure_endpoint=options.base_url,
-            azure_deployment=options.azure_deployment,
-            api_version=options.azure_api_version,
-            api_key=options.api_key,
-            max_retries=options.max_retries,
-            timeout=options.timeout,
-            http_client=http_client,
-        )
-    return openai.AsyncOpenAI(
-        api_key=options.api_key,
-        base_url=options.base_url,
-        max_retries=options.max_retries,
-        timeout=options.timeout,
-        http_client=http_client,
-    )
+        return {
+            **common,
+            "azure_endpoint": options.base_url,
+            "azure_deployment": options.azure_deployment,
+            "api_version": options.azure_api_version,
+        }
+    return {**common, "base_url": options.base_url}
 
 
 @functools.cache
