@@ -169,15 +169,7 @@ def test_completions_retries_give_errors_on_exactly_the_affected_cases(
     )
 
     # the failures were not recorded: replayed with nothing listening, they are missing
-    proxy.stop()
-    reference_server.stop()
-    replay = suite.runpytest(*args)
-    replay.assert_outcomes(passed=8, errors=4)
-    replayed = by_id(read_report(suite))
-    assert {i for i, c in replayed.items() if c["error"]} == affected
-    assert all("does not hold this request" in replayed[i]["error"] for i in affected)
-    for case_id in set(recorded) - affected:
-        assert stable(replayed[case_id]) == stable(recorded[case_id])
+    check_replay_offline(suite, [proxy, reference_server], args, recorded, affected, passed=8)
 
 
 def test_spoiled_completions_answers(
@@ -217,15 +209,7 @@ def test_spoiled_completions_answers(
     assert all("malformed response" in cases[i]["error"] for i in broken)
     assert read_report(suite)["overall"]["n_errors"] == 4
 
-    proxy.stop()
-    reference_server.stop()
-    replay = suite.runpytest(*args)
-    replay.assert_outcomes(passed=7, errors=4)
-    replayed = by_id(read_report(suite))
-    assert {i for i, c in replayed.items() if c["error"]} == broken
-    assert all("does not hold this request" in replayed[i]["error"] for i in broken)
-    for case_id in set(ids) - broken:
-        assert stable(replayed[case_id]) == stable(cases[case_id])
+    check_replay_offline(suite, [proxy, reference_server], args, cases, broken, passed=7)
 
 
 def test_chat_faults_timeouts_and_spoiled_answers(
@@ -275,15 +259,7 @@ def test_chat_faults_timeouts_and_spoiled_answers(
     for n, expected in ((0, 2), (1, 2), (2, 1), (3, 2), (4, 2), (5, 2), (6, 1)):
         assert len(attempts(proxy.log, json.loads(user_text(n)))) == expected, n
 
-    proxy.stop()
-    reference_server.stop()
-    replay = suite.runpytest(*args)
-    replay.assert_outcomes(passed=7, errors=4)
-    replayed = by_id(read_report(suite))
-    assert {i for i, c in replayed.items() if c["error"]} == broken
-    assert all("does not hold this request" in replayed[i]["error"] for i in broken)
-    for case_id in set(ids) - broken:
-        assert stable(replayed[case_id]) == stable(cases[case_id])
+    check_replay_offline(suite, [proxy, reference_server], args, cases, broken, passed=7)
 
 
 def test_the_proxy_is_bounded(reference_server: Any) -> None:
@@ -297,3 +273,24 @@ def test_the_proxy_is_bounded(reference_server: Any) -> None:
     time.sleep(0.5)
     with pytest.raises(RuntimeError, match="not running"):
         proxy.base_url  # noqa: B018 - it stopped itself
+
+
+def check_replay_offline(
+    suite: pytest.Pytester,
+    servers: list[Any],
+    args: list[str],
+    recorded: dict[str, Any],
+    failed: set[str],
+    *,
+    passed: int,
+) -> None:
+    """Replayed with nothing listening: failed cases were not recorded, the rest are as before."""
+    for server in servers:
+        server.stop()
+    replay = suite.runpytest(*args)
+    replay.assert_outcomes(passed=passed, errors=len(failed))
+    replayed = by_id(read_report(suite))
+    assert {i for i, c in replayed.items() if c["error"]} == failed
+    assert all("does not hold this request" in replayed[i]["error"] for i in failed)
+    for case_id in set(recorded) - failed:
+        assert stable(replayed[case_id]) == stable(recorded[case_id])
