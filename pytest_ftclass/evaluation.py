@@ -14,11 +14,13 @@ does not import pytest: the plugin feeds it cases and reads predictions back.
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .cases import Case
 from .endpoints import infer_endpoint, is_local_model, parse_local_model
@@ -27,6 +29,9 @@ from .predict import ClientOptions, RequestOptions, describe_api_error, predict
 from .recording import Recorder, is_missing_from_cassette, missing_message
 from .results import CaseResult, Prediction
 from .shared_predictions import SharedPredictions
+
+if TYPE_CHECKING:
+    from .read_ahead import ReadAhead
 
 #: Base URL used for the local model when nothing is sent (replay only): never contacted.
 UNUSED_BASE_URL = "http://127.0.0.1:9/v1"
@@ -71,6 +76,8 @@ class Evaluation:
         self.batch_progress: Callable[[Group, int, int], None] | None = None
         #: Called as ``(group, cases answered)`` as each live request finishes.
         self.progress: Callable[[Group, int], None] | None = None
+        #: The window being asked for in the background: its group, case ids and fetch.
+        self._ahead: tuple[Group, set[str], ReadAhead] | None = None
 
     # -- planning ---------------------------------------------------------
     def endpoint_for(self, model: str, case: Case) -> str:
@@ -97,14 +104,75 @@ class Evaluation:
         return self.groups[key]
 
     # -- predictions ------------------------------------------------------
-    def prediction(self, source: str, model: str, case: Case) -> Prediction:
-        """The prediction for ``case``, fetching the window of its group it lies in on first use."""
+    def prediction(
+        self, source: str, model: str, case: Case, *, read_ahead: bool = False
+    ) -> Prediction:
+        """The prediction for ``case``, fetching the window of its group it lies in on first use.
+
+        With ``read_ahead`` (the plugin's own case items, which send no HTTP of
+        their own), the next window of the group is then asked for in the
+        background while the items of this one run; see :meth:`settle`.
+        """
         key = (source, model, case.id)
         if key not in self.predictions:
             group = self.group_of(source, model, case)
             group.selected.setdefault(case.id, case)
-            self._fetch(group, self._window(group, case))
+            window = self._window(group, case)
+            ahead = self._ahead
+            if ahead is not None and ahead[0] is group and case.id in ahead[1]:
+                self._take_ahead()
+            else:
+                self.settle()  # one cassette open at a time
+                self._merge(group, self._get(group, self._pending(group, window)))
+            if read_ahead:
+                self._read_ahead(group, window)
         return self.predictions[key]
+
+    def settle(self) -> None:
+        """Wait for the window being read ahead, if any, and keep its predictions.
+
+        The plugin calls this before every item that is not one of its case
+        items: vcrpy patches HTTP clients process-wide while a cassette is
+        open, so no other test may run while a window is being asked for.
+        """
+        if self._ahead is not None:
+            self._take_ahead()
+
+    def _take_ahead(self) -> None:
+        assert self._ahead is not None
+        group, _, ahead = self._ahead
+        report = self.progress
+        try:
+            fetched = ahead.result(None if report is None else functools.partial(report, group))
+        except BaseException:  # Ctrl-C while waiting: stop asking
+            ahead.cancel()
+            raise
+        finally:
+            self._ahead = None
+        self._merge(group, fetched)
+
+    def stop_reading_ahead(self) -> None:
+        """Cancel the window being read ahead, if any: the session is ending (Ctrl-C, ``-x``).
+
+        What it recorded so far stays in its cassette, which stays incomplete.
+        """
+        if self._ahead is not None:
+            self._ahead[2].cancel()
+            self._ahead = None
+
+    def _read_ahead(self, group: Group, window: list[Case]) -> None:
+        """Start asking for the window of ``group`` after ``window``, in the background."""
+        if self._ahead is not None or self.settings.batch_api or self.recorder.replay_only:
+            return
+        following = self._following_window(group, window)
+        pending = self._pending(group, following)
+        if not pending:
+            return
+        from .read_ahead import ReadAhead
+
+        ids = {case.id for case in pending}
+        ahead = ReadAhead(lambda stop, progress: self._get(group, pending, stop, progress))
+        self._ahead = (group, ids, ahead)
 
     def _window(self, group: Group, case: Case) -> list[Case]:
         """The selected cases fetched together with ``case``.
@@ -113,10 +181,10 @@ class Evaluation:
         first is ``WINDOW_ROUNDS`` rounds of full batches at full concurrency, and
         each next one is twice as long as the one before.  Requests go out many
         at once while results, and the partial report of an interrupted run,
-        arrive window by window: the first soon, and a large run pauses between
-        windows (to run the items whose answers are in) only about log₂(N / first)
-        times.  Cases that are not in the source go together.  With
-        ``ft_batch_api`` the whole selection of the group is one window: one batch.
+        arrive window by window: the first soon, and then each while the items
+        of the one before run (see :meth:`prediction`).  Cases that are not in
+        the source go together.  With ``ft_batch_api`` the whole selection of
+        the group is one window: one batch.
 
         >>> from pytest_ftclass.options import Settings
         >>> evaluation = Evaluation(Settings(batch_size=2, concurrency=1, record_mode="once"))
@@ -125,45 +193,86 @@ class Evaluation:
         >>> group = evaluation.group_of("s", "ft:babbage-002:o::m", cases[0])
         >>> [len(evaluation._window(group, cases[i])) for i in (0, 8, 24)]
         [8, 16, 6]
+        >>> first = evaluation._window(group, cases[0])
+        >>> [c.id for c in evaluation._following_window(group, first)][:2]
+        ['c8', 'c9']
         """
-        if self.settings.batch_api:
+        if self.settings.batch_api or self.recorder.replay_only:
+            # one batch; or, when nothing is sent, one cassette load
             return list(group.selected.values())
-        if self.recorder.replay_only:
-            return list(group.selected.values())  # nothing is sent: one cassette load, one window
-        if not group.position:
-            group.position = {c.id: i for i, c in enumerate(group.source_cases)}
-        size = self.settings.batch_size * self.settings.concurrency * WINDOW_ROUNDS
-        index = group.position.get(case.id)
+        index = self._positions(group).get(case.id)
         if index is None:
             return [c for c in group.selected.values() if c.id not in group.position]
+        return self._cases_in(group, *self._span(index))
+
+    def _following_window(self, group: Group, window: list[Case]) -> list[Case]:
+        """The first window after ``window`` that holds selected cases (``[]`` if none)."""
+        positions = self._positions(group)
+        indexes = [positions[c.id] for c in window if c.id in positions]
+        if not indexes:
+            return []
+        _, end = self._span(max(indexes))
+        while end < len(group.source_cases):
+            start, end = self._span(end)
+            following = self._cases_in(group, start, end)
+            if following:
+                return following
+        return []
+
+    def _span(self, index: int) -> tuple[int, int]:
+        """Start and end (exclusive) of the window holding source position ``index``."""
+        size = self.settings.batch_size * self.settings.concurrency * WINDOW_ROUNDS
         start = 0
         while index >= start + size:
             start, size = start + size, 2 * size
-        return [
-            c
-            for c in group.selected.values()
-            if start <= group.position.get(c.id, -1) < start + size
-        ]
+        return start, start + size
 
-    def _fetch(self, group: Group, window: list[Case]) -> None:
-        pending = [
-            case for case in window if (group.source, group.model, case.id) not in self.predictions
-        ]
+    @staticmethod
+    def _positions(group: Group) -> dict[str, int]:
+        if not group.position:
+            group.position = {c.id: i for i, c in enumerate(group.source_cases)}
+        return group.position
+
+    @staticmethod
+    def _cases_in(group: Group, start: int, end: int) -> list[Case]:
+        return [c for c in group.selected.values() if start <= group.position.get(c.id, -1) < end]
+
+    def _pending(self, group: Group, window: list[Case]) -> list[Case]:
+        return [c for c in window if (group.source, group.model, c.id) not in self.predictions]
+
+    def _get(
+        self,
+        group: Group,
+        pending: list[Case],
+        stop: threading.Event | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> dict[str, Prediction]:
+        """The predictions of ``pending``: asked, or read from another xdist worker's answers."""
         if not pending:
-            return
+            return {}
         if self.shared is None:
-            fetched = self._predict_group(group, pending)
-        else:
-            ids = "\n".join(sorted(case.id for case in pending))
-            key = "\n".join((group.source, group.model, group.endpoint, ids))
-            fetched = self.shared.fetch_once(key, lambda: self._predict_group(group, pending))
+            return self._predict_group(group, pending, stop, progress)
+        ids = "\n".join(sorted(case.id for case in pending))
+        key = "\n".join((group.source, group.model, group.endpoint, ids))
+        return self.shared.fetch_once(
+            key, lambda: self._predict_group(group, pending, stop, progress)
+        )
+
+    def _merge(self, group: Group, fetched: dict[str, Prediction]) -> None:
         for case_id, prediction in fetched.items():
             self.predictions[(group.source, group.model, case_id)] = prediction
         answers = [self.predictions.get((group.source, group.model, c)) for c in group.selected]
-        if all(answer is not None and answer.ok for answer in answers):
+        if fetched and all(answer is not None and answer.ok for answer in answers):
             self.recorder.finish(self.recorder.path_for(group.source, group.model))
 
-    def _predict_group(self, group: Group, pending: list[Case]) -> dict[str, Prediction]:
+    def _predict_group(
+        self,
+        group: Group,
+        pending: list[Case],
+        stop: threading.Event | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> dict[str, Prediction]:
+        """Ask for ``pending`` inside the group's cassette (``progress``: default, the run's)."""
         settings = self.settings
         path = self.recorder.path_for(group.source, group.model)
         try:
@@ -181,7 +290,8 @@ class Evaluation:
             constrain=settings.constrain,
             rate_limit_wait=0.0 if self.recorder.replay_only else settings.rate_limit_wait,
         )
-        report = self.progress
+        if progress is None and self.progress is not None:
+            progress = functools.partial(self.progress, group)
 
         def describe(error: BaseException) -> str:
             if is_missing_from_cassette(error):
@@ -203,7 +313,8 @@ class Evaluation:
                     source_cases=group.source_cases,
                     page_recorded=lambda url, body: self.recorder.can_replay(cassette, url, body),
                     describe_error=describe,
-                    progress=None if report is None else lambda done: report(group, done),
+                    progress=progress,
+                    stop=stop,
                 )
         for case in pending:
             predictions.setdefault(case.id, Prediction.failed("no prediction was returned"))
@@ -329,6 +440,8 @@ class Evaluation:
         return self._server
 
     def close(self) -> None:
+        """Stop a window still being read ahead, and the local model."""
+        self.stop_reading_ahead()
         if self._server is not None:
             self._server.stop()
             self._server = None

@@ -103,7 +103,9 @@ class RunState:
         if not self.planned:
             self.plan(item.session.items)
         model = self.model_of(item)
-        prediction = self.evaluation.prediction(case.source, model, case)
+        # Case items send no HTTP of their own: the next window may be asked for as they run.
+        read_ahead = isinstance(item, CaseItem)
+        prediction = self.evaluation.prediction(case.source, model, case, read_ahead=read_ahead)
         group = self.evaluation.group_of(case.source, model, case)
         result = case_result(
             case,
@@ -191,6 +193,11 @@ class XdistHooks:
             import shutil
 
             shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@pytest.hookimpl(tryfirst=True)  # before the reports are written
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    session.config.stash[STATE].evaluation.stop_reading_ahead()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -300,6 +307,13 @@ def ft_prediction(request: pytest.FixtureRequest, ft_case: Case, ft_model: str) 
     state: RunState = request.config.stash[STATE]
     prediction, _ = state.result_for(request.node, ft_case)
     return prediction
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if not isinstance(item, CaseItem):
+        # Any other test may send HTTP: no cassette may be open in the background meanwhile.
+        item.config.stash[STATE].evaluation.settle()
 
 
 @pytest.hookimpl(wrapper=True)

@@ -227,13 +227,16 @@ def predict(
     page_recorded: Callable[[str, dict[str, Any]], bool] | None = None,
     describe_error: Callable[[BaseException], str] = describe_api_error,
     progress: Callable[[int], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> dict[str, Prediction]:
     """Predictions for ``cases``, keyed by case id; every case gets one, failed or not.
 
     ``source_cases`` (default: ``cases``) is the whole source the cases come from;
     Completions pages are cut from it.  ``page_recorded(url, request)`` tells
     whether a request is already recorded.  ``progress(n)`` is called as each
-    request finishes, with the number of cases it answered.
+    request finishes, with the number of cases it answered.  Setting ``stop``
+    (from another thread) cancels the requests still running: ``predict`` then
+    raises :class:`asyncio.CancelledError`.
     """
     coroutine = _predict_async(
         list(cases),
@@ -246,6 +249,7 @@ def predict(
         page_recorded=page_recorded,
         describe_error=describe_error,
         progress=progress,
+        stop=stop,
     )
     return run_coroutine(coroutine)
 
@@ -284,6 +288,7 @@ async def _predict_async(
     page_recorded: Callable[[str, dict[str, Any]], bool] | None,
     describe_error: Callable[[BaseException], str],
     progress: Callable[[int], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> dict[str, Prediction]:
     try:
         options, approximate = shape_options(options, model=model, endpoint=endpoint, labels=labels)
@@ -307,11 +312,19 @@ async def _predict_async(
                 _ask_chat(client, limit, case, model, labels, options, describe_error)
                 for case in cases
             ]
-        for finished in asyncio.as_completed(jobs):
-            answered = await finished
-            results.update(answered)
-            if progress is not None:
-                progress(len(answered))
+        tasks = [asyncio.ensure_future(job) for job in jobs]
+        watcher = None if stop is None else asyncio.ensure_future(_cancel_on(stop, tasks))
+        try:
+            for finished in asyncio.as_completed(tasks):
+                answered = await finished
+                results.update(answered)
+                if progress is not None:
+                    progress(len(answered))
+        finally:
+            for task in tasks:
+                task.cancel()
+            if watcher is not None:
+                watcher.cancel()
     finally:
         await client.close()
     results = {case.id: results[case.id] for case in cases if case.id in results}  # cases' order
@@ -319,6 +332,14 @@ async def _predict_async(
         for prediction in results.values():
             prediction.logprobs_approximate = prediction.ok
     return results
+
+
+async def _cancel_on(stop: threading.Event, tasks: list[asyncio.Future[Any]]) -> None:
+    """Cancel ``tasks`` once ``stop`` is set (polled: it is set from another thread)."""
+    while not stop.is_set():
+        await asyncio.sleep(0.05)
+    for task in tasks:
+        task.cancel()
 
 
 def _completion_batches(

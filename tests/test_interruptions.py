@@ -73,6 +73,7 @@ def test_interrupted_recording_leaves_valid_cassettes_and_a_rerun_completes_them
     )
     run = start_run(pytester.path, slow_proxy)
     wait_for(cassette)  # the first window is recorded
+    time.sleep(0.5)  # its items run (the second window takes 2.4 s to ask for)
     run.send_signal(sig)
     output, _ = run.communicate(timeout=60)
 

@@ -1,0 +1,158 @@
+"""Reading ahead: the next window is asked for while the items of this one run.
+
+The conftest written into each run makes every case item take 50 ms and logs
+when it ran (``time.monotonic()``, the clock of the reference server's request
+log), so the tests can say which came first: an item or a request.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_ftclass.evaluation import Evaluation
+from pytest_ftclass.options import Settings
+from pytest_ftclass.read_ahead import ReadAhead
+
+from .conftest import validation_lines, write_jsonl
+from .faults import FaultProxy
+
+MODEL = "ft:babbage-002:acme::abc123"
+CASES = 24  # batch 2, concurrency 1: windows of 8 and 16 cases
+CASSETTE = Path("cassettes", "valid.cases.jsonl", "ft_babbage-002_acme__abc123.json")
+
+SLOW_ITEMS = """
+import json, time
+import pytest
+from pytest_ftclass.plugin import CaseItem
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item):
+    if isinstance(item, CaseItem):
+        time.sleep(0.05)
+        with open("items.log", "a") as log:
+            log.write(json.dumps([item.case.id, time.monotonic()]) + "\\n")
+"""
+
+
+def run(pytester: pytest.Pytester, server: Any, *args: str) -> pytest.RunResult:
+    return pytester.runpytest(
+        "-p",
+        "no:cacheprovider",
+        f"--ft-model={MODEL}",
+        f"--ft-base-url={server.base_url}",
+        "--ft-record-mode=once",
+        "--ft-batch-size=2",
+        "--ft-concurrency=1",
+        *args,
+    )
+
+
+def item_times(pytester: pytest.Pytester) -> dict[str, float]:
+    lines = (pytester.path / "items.log").read_text().splitlines()
+    return dict(json.loads(line) for line in lines)
+
+
+def test_next_window_is_asked_while_the_items_of_this_one_run(
+    pytester: pytest.Pytester, reference_server: Any
+) -> None:
+    lines = validation_lines(per_class=CASES // 3)
+    write_jsonl(pytester.path / "valid.cases.jsonl", lines)
+    pytester.makeconftest(SLOW_ITEMS)
+
+    result = run(pytester, reference_server)
+
+    result.assert_outcomes(passed=CASES)
+    requests = sorted(reference_server.requests, key=lambda r: r.received_at)
+    # every case asked once, two per request
+    assert [r.inputs for r in requests] == [2] * (CASES // 2)
+    ran = item_times(pytester)
+    first_window = [line["id"] for line in lines[:8]]
+    # the second window's first request came in while the first window's items ran
+    assert requests[4].received_at < ran[first_window[-1]]
+    assert requests[4].received_at > requests[3].answered_at - 1e-3  # windows in order
+    cassette = pytester.path / CASSETTE
+    assert len(json.loads(cassette.read_text())["interactions"]) == CASES // 2
+    assert not cassette.with_name(cassette.name + ".incomplete").exists()
+
+    replayed = pytester.runpytest(
+        "-p", "no:cacheprovider", f"--ft-model={MODEL}", "--ft-batch-size=2"
+    )
+    replayed.assert_outcomes(passed=CASES)
+
+
+def test_no_window_is_read_ahead_while_another_test_runs(
+    pytester: pytest.Pytester, reference_server: Any
+) -> None:
+    """A test that is not a case item may send HTTP: it waits for the window in flight."""
+    write_jsonl(pytester.path / "a.cases.jsonl", validation_lines(per_class=CASES // 3))
+    pytester.makeconftest(SLOW_ITEMS)
+    pytester.makepyfile(
+        test_b="""
+        import threading
+
+        def test_runs_alone():
+            names = [thread.name for thread in threading.enumerate()]
+            assert "ftclass-read-ahead" not in names
+        """
+    )
+    # -p no:randomly keeps the order: the cases, then the test; the windows end with the cases.
+    result = run(pytester, reference_server, "--ft-batch-size=2", "-p", "no:randomly")
+    result.assert_outcomes(passed=CASES + 1)
+
+
+def test_a_run_stopped_early_cancels_the_window_read_ahead(
+    pytester: pytest.Pytester, reference_server: Any
+) -> None:
+    """``-x`` stops at the first failure: the window in flight is cancelled, not waited for."""
+    lines = validation_lines(per_class=CASES // 3)
+    other = lines[-1]["completion"]  # another class: the first case fails at once
+    lines[0] = {**lines[0], "completion": other, "critical": True}
+    write_jsonl(pytester.path / "valid.cases.jsonl", lines)
+    pytester.makeconftest(SLOW_ITEMS)
+
+    with FaultProxy(reference_server.base_url, slow_s=0.3) as proxy:
+        proxy.add("slow")  # the second window's 8 requests would take 2.4 s
+        result = run(pytester, proxy, "-x")
+
+    result.assert_outcomes(failed=1)
+    assert "ftclass-read-ahead" not in [t.name for t in threading.enumerate()]
+    cassette = pytester.path / CASSETTE
+    recorded = json.loads(cassette.read_text())["interactions"]
+    assert 4 <= len(recorded) < CASES // 2  # the first window, and part of the second at most
+    assert cassette.with_name(cassette.name + ".incomplete").exists()  # the next run completes it
+
+
+def test_stop_cancels_a_fetch_in_flight() -> None:
+    started = threading.Event()
+
+    def fetch(stop: threading.Event, progress: Any) -> dict[str, str]:
+        started.set()
+        stop.wait(30)
+        raise RuntimeError("cancelled")
+
+    ahead = ReadAhead(fetch)
+    started.wait(5)
+    began = time.monotonic()
+    ahead.cancel()
+    assert not ahead.running and time.monotonic() - began < 5
+    with pytest.raises(RuntimeError, match="cancelled"):
+        ahead.result()
+
+
+def test_replay_and_batches_are_never_read_ahead(tmp_path: Path) -> None:
+    from pytest_ftclass.cases import Case
+
+    cases = [Case(f"c{i}", f"text {i}", "a") for i in range(40)]
+    for settings in (Settings(record_mode="none"), Settings(record_mode="once", batch_api=True)):
+        evaluation = Evaluation(settings)
+        evaluation.plan("s", cases, MODEL, cases)
+        group = evaluation.group_of("s", MODEL, cases[0])
+        assert evaluation._window(group, cases[0]) == cases  # one window: nothing follows
+        evaluation._read_ahead(group, cases)
+        assert evaluation._ahead is None
