@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -29,6 +30,28 @@ def slow_proxy(reference_server) -> Iterator[FaultProxy]:
 
 def start_run(directory: Path, proxy: FaultProxy) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI")}
+    with sigint_handled():
+        return _popen(directory, proxy, env)
+
+
+@contextlib.contextmanager
+def sigint_handled() -> Iterator[None]:
+    """Let a child started meanwhile take Ctrl-C, even if this process ignores SIGINT.
+
+    An ignored signal stays ignored across ``exec`` (a shell starts its background
+    jobs with SIGINT ignored), and Python then never raises KeyboardInterrupt.
+    """
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _popen(directory: Path, proxy: FaultProxy, env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             sys.executable,
