@@ -199,9 +199,9 @@ def classification_metrics(
         "latency_s": _latency(results),
         "usage": _usage(results),
         "usage_by_model": {
-            model: _usage(group)
+            model: usage
             for model, group in _group(results, lambda r: [r.model]).items()
-            if _usage(group) is not None
+            if (usage := _usage(group)) is not None
         },
     }
     if not scored:
@@ -215,22 +215,29 @@ def classification_metrics(
     y_pred = [str(r.predicted) for r in scored]
     out_of_set = sorted({p for p in y_pred if p not in known})
     matrix_labels = labels + out_of_set
+    # scikit-learn gets each label's position in the matrix: integer arrays are checked
+    # and counted much faster than arrays of strings, and the numbers are the same.
+    index = {label: i for i, label in enumerate(matrix_labels)}
+    true_codes = [index[t] for t in y_true]
+    predicted_codes = [index[p] for p in y_pred]
+    label_codes = list(range(len(labels)))
 
     precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, average=None, zero_division=0
+        true_codes, predicted_codes, labels=label_codes, average=None, zero_division=0
     )
     _, _, macro_f1, _ = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, average="macro", zero_division=0
+        true_codes, predicted_codes, labels=label_codes, average="macro", zero_division=0
     )
     _, _, weighted_f1, _ = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, average="weighted", zero_division=0
+        true_codes, predicted_codes, labels=label_codes, average="weighted", zero_division=0
     )
     with warnings.catch_warnings():
         # sklearn warns about a 1x1 matrix even when the labels were passed explicitly
         warnings.filterwarnings("ignore", message="A single label was found", category=UserWarning)
-        matrix = confusion_matrix(y_true, y_pred, labels=matrix_labels)
+        matrix = confusion_matrix(
+            true_codes, predicted_codes, labels=list(range(len(matrix_labels)))
+        )
     counts = [[int(count) for count in row] for row in matrix]
-    index = {label: i for i, label in enumerate(matrix_labels)}
 
     metrics.update(
         accuracy=n_correct / len(scored),
@@ -247,11 +254,7 @@ def classification_metrics(
         weighted_f1=float(weighted_f1),
         confusion_matrix={"labels": matrix_labels, "matrix": counts},
         accuracy_ci=_pair(wilson_interval(n_correct, len(scored))),
-        macro_f1_ci=_pair(
-            bootstrap_macro_f1_interval(
-                [index[t] for t in y_true], [index[p] for p in y_pred], len(labels)
-            )
-        ),
+        macro_f1_ci=_pair(bootstrap_macro_f1_interval(true_codes, predicted_codes, len(labels))),
         balanced_accuracy=_mean([float(recall[i]) for i in range(len(labels)) if support[i]]),
         cohen_kappa=_kappa(counts),
         mcc=_mcc(counts),
