@@ -141,6 +141,10 @@ class IndexedCassette(Cassette):  # type: ignore[misc]
         super().append(request, response)
         self._catch_up(before)
 
+    def save(self) -> None:
+        """Write what is recorded so far now (vcrpy writes when its ``with`` block ends)."""
+        self._save()
+
     def _catch_up(self, before: int | None = None) -> None:
         if before is None or self._indexed != before:
             self._index.clear()

@@ -41,6 +41,45 @@ PLACEHOLDER_KEY = "sk-ftclass-placeholder"
 
 
 @dataclass
+class _Ahead:
+    """The cases of ``group`` (``ids``) that ``reading`` asks for in the background."""
+
+    group: Group
+    ids: set[str]
+    reading: ReadAhead
+
+
+class _SavePoints:
+    """Passes each request's answers on, saving the cassette at the ends of the windows.
+
+    The cassette is written after as many answers as the first window holds,
+    then after twice as many more, and so on: a killed recording keeps what
+    was answered up to the last save (the rest is written when the fetch ends).
+    """
+
+    def __init__(
+        self,
+        evaluation: Evaluation,
+        cassette: Any,
+        publish: Callable[[dict[str, Prediction]], None],
+    ) -> None:
+        settings = evaluation.settings
+        self.cassette = cassette
+        self.publish = publish
+        self.size = settings.batch_size * settings.concurrency * WINDOW_ROUNDS
+        self.answered = 0
+        self.next_save = self.size
+
+    def __call__(self, answers: dict[str, Prediction]) -> None:
+        self.publish(answers)
+        self.answered += len(answers)
+        if self.answered >= self.next_save:
+            self.cassette.save()
+            self.size *= 2
+            self.next_save = self.answered + self.size
+
+
+@dataclass
 class Group:
     """The cases of one source asked of one model through one endpoint."""
 
@@ -76,8 +115,8 @@ class Evaluation:
         self.batch_progress: Callable[[Group, int, int], None] | None = None
         #: Called as ``(group, cases answered)`` as each live request finishes.
         self.progress: Callable[[Group, int], None] | None = None
-        #: The window being asked for in the background: its group, case ids and fetch.
-        self._ahead: tuple[Group, set[str], ReadAhead] | None = None
+        #: The rest of a group being asked for in the background (see ``_read_ahead``).
+        self._ahead: _Ahead | None = None
 
     # -- planning ---------------------------------------------------------
     def endpoint_for(self, model: str, case: Case) -> str:
@@ -110,69 +149,95 @@ class Evaluation:
         """The prediction for ``case``, fetching the window of its group it lies in on first use.
 
         With ``read_ahead`` (the plugin's own case items, which send no HTTP of
-        their own), the next window of the group is then asked for in the
-        background while the items of this one run; see :meth:`settle`.
+        their own) a live run asks for the group from that window on in the
+        background instead, and each case waits for its own answer only: items
+        run while the requests for the next ones are out.  See :meth:`settle`.
         """
         key = (source, model, case.id)
         if key not in self.predictions:
             group = self.group_of(source, model, case)
             group.selected.setdefault(case.id, case)
-            window = self._window(group, case)
-            ahead = self._ahead
-            if ahead is not None and ahead[0] is group and case.id in ahead[1]:
-                self._take_ahead()
-            else:
+            if not self._wait_ahead(group, case):
                 self.settle()  # one cassette open at a time
-                self._merge(group, self._get(group, self._pending(group, window)))
-            if read_ahead:
-                self._read_ahead(group, window)
+                if not (read_ahead and self._read_ahead(group, case)):
+                    window = self._window(group, case)
+                    self._merge(group, self._get(group, self._pending(group, window)))
         return self.predictions[key]
 
     def settle(self) -> None:
-        """Wait for the window being read ahead, if any, and keep its predictions.
+        """Wait for the rest of the group being read ahead, if any, and keep its predictions.
 
         The plugin calls this before every item that is not one of its case
         items: vcrpy patches HTTP clients process-wide while a cassette is
-        open, so no other test may run while a window is being asked for.
+        open, so no other test may run while answers are being asked for.
         """
         if self._ahead is not None:
-            self._take_ahead()
+            self._finish_ahead()
 
-    def _take_ahead(self) -> None:
-        assert self._ahead is not None
-        group, _, ahead = self._ahead
-        report = self.progress
+    def stop_reading_ahead(self) -> None:
+        """The session is ending (Ctrl-C, ``-x``): cancel what is being read ahead, if any.
+
+        When every answer is in already, the fetch is waited for instead, so its
+        cassette is complete.  Otherwise what it recorded so far stays in its
+        cassette, which stays incomplete.
+        """
+        ahead = self._ahead
+        if ahead is None:
+            return
+        if ahead.reading.published >= len(ahead.ids):
+            self._finish_ahead()
+        else:
+            ahead.reading.cancel()
+            self._ahead = None
+
+    def _wait_ahead(self, group: Group, case: Case) -> bool:
+        """Whether ``case`` is being read ahead; if so, wait for its answer and keep what came."""
+        ahead = self._ahead
+        if ahead is None or ahead.group is not group or case.id not in ahead.ids:
+            return False
         try:
-            fetched = ahead.result(None if report is None else functools.partial(report, group))
+            ahead.reading.wait_for(case.id, self._reporter(group))
         except BaseException:  # Ctrl-C while waiting: stop asking
-            ahead.cancel()
+            self.stop_reading_ahead()
+            raise
+        for case_id, prediction in ahead.reading.take().items():
+            self.predictions[(group.source, group.model, case_id)] = prediction
+        if not ahead.reading.running:
+            self._finish_ahead()
+        return True
+
+    def _finish_ahead(self) -> None:
+        assert self._ahead is not None
+        group, reading = self._ahead.group, self._ahead.reading
+        try:
+            fetched = reading.result(self._reporter(group))
+        except BaseException:
+            reading.cancel()
             raise
         finally:
             self._ahead = None
         self._merge(group, fetched)
 
-    def stop_reading_ahead(self) -> None:
-        """Cancel the window being read ahead, if any: the session is ending (Ctrl-C, ``-x``).
+    def _reporter(self, group: Group) -> Callable[[int], None] | None:
+        return None if self.progress is None else functools.partial(self.progress, group)
 
-        What it recorded so far stays in its cassette, which stays incomplete.
+    def _read_ahead(self, group: Group, case: Case) -> bool:
+        """Start asking for the cases of ``group`` from ``case``'s window on, in the background.
+
+        Whether it started, and ``case`` is now waited for.
         """
-        if self._ahead is not None:
-            self._ahead[2].cancel()
-            self._ahead = None
-
-    def _read_ahead(self, group: Group, window: list[Case]) -> None:
-        """Start asking for the window of ``group`` after ``window``, in the background."""
-        if self._ahead is not None or self.settings.batch_api or self.recorder.replay_only:
-            return
-        following = self._following_window(group, window)
-        pending = self._pending(group, following)
-        if not pending:
-            return
+        if self.settings.batch_api or self.recorder.replay_only:
+            return False
+        rest = self._pending(group, self._from_window_of(group, case))
+        if not rest:
+            return False
         from .read_ahead import ReadAhead
 
-        ids = {case.id for case in pending}
-        ahead = ReadAhead(lambda stop, progress: self._get(group, pending, stop, progress))
-        self._ahead = (group, ids, ahead)
+        reading = ReadAhead(
+            lambda stop, progress, publish: self._get(group, rest, stop, progress, publish)
+        )
+        self._ahead = _Ahead(group, {case.id for case in rest}, reading)
+        return self._wait_ahead(group, case)
 
     def _window(self, group: Group, case: Case) -> list[Case]:
         """The selected cases fetched together with ``case``.
@@ -181,8 +246,9 @@ class Evaluation:
         first is ``WINDOW_ROUNDS`` rounds of full batches at full concurrency, and
         each next one is twice as long as the one before.  Requests go out many
         at once while results, and the partial report of an interrupted run,
-        arrive window by window: the first soon, and then each while the items
-        of the one before run (see :meth:`prediction`).  Cases that are not in
+        arrive window by window.  Read ahead (see :meth:`prediction`), the
+        windows are asked for in one go, the cassette saved at the end of each.
+        Cases that are not in
         the source go together.  With ``ft_batch_api`` the whole selection of
         the group is one window: one batch.
 
@@ -193,8 +259,7 @@ class Evaluation:
         >>> group = evaluation.group_of("s", "ft:babbage-002:o::m", cases[0])
         >>> [len(evaluation._window(group, cases[i])) for i in (0, 8, 24)]
         [8, 16, 6]
-        >>> first = evaluation._window(group, cases[0])
-        >>> [c.id for c in evaluation._following_window(group, first)][:2]
+        >>> [c.id for c in evaluation._from_window_of(group, cases[9])][:2]
         ['c8', 'c9']
         """
         if self.settings.batch_api or self.recorder.replay_only:
@@ -205,19 +270,14 @@ class Evaluation:
             return [c for c in group.selected.values() if c.id not in group.position]
         return self._cases_in(group, *self._span(index))
 
-    def _following_window(self, group: Group, window: list[Case]) -> list[Case]:
-        """The first window after ``window`` that holds selected cases (``[]`` if none)."""
+    def _from_window_of(self, group: Group, case: Case) -> list[Case]:
+        """The selected cases of ``group`` from the window of ``case`` on (none off the source)."""
         positions = self._positions(group)
-        indexes = [positions[c.id] for c in window if c.id in positions]
-        if not indexes:
+        index = positions.get(case.id)
+        if index is None:
             return []
-        _, end = self._span(max(indexes))
-        while end < len(group.source_cases):
-            start, end = self._span(end)
-            following = self._cases_in(group, start, end)
-            if following:
-                return following
-        return []
+        start, _ = self._span(index)
+        return [c for c in group.selected.values() if positions.get(c.id, -1) >= start]
 
     def _span(self, index: int) -> tuple[int, int]:
         """Start and end (exclusive) of the window holding source position ``index``."""
@@ -246,16 +306,17 @@ class Evaluation:
         pending: list[Case],
         stop: threading.Event | None = None,
         progress: Callable[[int], None] | None = None,
+        publish: Callable[[dict[str, Prediction]], None] | None = None,
     ) -> dict[str, Prediction]:
         """The predictions of ``pending``: asked, or read from another xdist worker's answers."""
         if not pending:
             return {}
         if self.shared is None:
-            return self._predict_group(group, pending, stop, progress)
+            return self._predict_group(group, pending, stop, progress, publish)
         ids = "\n".join(sorted(case.id for case in pending))
         key = "\n".join((group.source, group.model, group.endpoint, ids))
         return self.shared.fetch_once(
-            key, lambda: self._predict_group(group, pending, stop, progress)
+            key, lambda: self._predict_group(group, pending, stop, progress, publish)
         )
 
     def _merge(self, group: Group, fetched: dict[str, Prediction]) -> None:
@@ -271,8 +332,13 @@ class Evaluation:
         pending: list[Case],
         stop: threading.Event | None = None,
         progress: Callable[[int], None] | None = None,
+        publish: Callable[[dict[str, Prediction]], None] | None = None,
     ) -> dict[str, Prediction]:
-        """Ask for ``pending`` inside the group's cassette (``progress``: default, the run's)."""
+        """Ask for ``pending`` inside the group's cassette (``progress``: default, the run's).
+
+        ``publish`` gets the answers of each request as it finishes; the
+        cassette is then also saved along the way (see :class:`_SavePoints`).
+        """
         settings = self.settings
         path = self.recorder.path_for(group.source, group.model)
         try:
@@ -315,6 +381,7 @@ class Evaluation:
                     describe_error=describe,
                     progress=progress,
                     stop=stop,
+                    on_answer=None if publish is None else _SavePoints(self, cassette, publish),
                 )
         for case in pending:
             predictions.setdefault(case.id, Prediction.failed("no prediction was returned"))

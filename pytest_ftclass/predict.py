@@ -228,13 +228,15 @@ def predict(
     describe_error: Callable[[BaseException], str] = describe_api_error,
     progress: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
+    on_answer: Callable[[dict[str, Prediction]], None] | None = None,
 ) -> dict[str, Prediction]:
     """Predictions for ``cases``, keyed by case id; every case gets one, failed or not.
 
     ``source_cases`` (default: ``cases``) is the whole source the cases come from;
     Completions pages are cut from it.  ``page_recorded(url, request)`` tells
     whether a request is already recorded.  ``progress(n)`` is called as each
-    request finishes, with the number of cases it answered.  Setting ``stop``
+    request finishes, with the number of cases it answered, and before it
+    ``on_answer(predictions)`` with those cases' predictions.  Setting ``stop``
     (from another thread) cancels the requests still running: ``predict`` then
     raises :class:`asyncio.CancelledError`.
     """
@@ -250,6 +252,7 @@ def predict(
         describe_error=describe_error,
         progress=progress,
         stop=stop,
+        on_answer=on_answer,
     )
     return run_coroutine(coroutine)
 
@@ -289,6 +292,7 @@ async def _predict_async(
     describe_error: Callable[[BaseException], str],
     progress: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
+    on_answer: Callable[[dict[str, Prediction]], None] | None = None,
 ) -> dict[str, Prediction]:
     try:
         options, approximate = shape_options(options, model=model, endpoint=endpoint, labels=labels)
@@ -317,7 +321,12 @@ async def _predict_async(
         try:
             for finished in asyncio.as_completed(tasks):
                 answered = await finished
+                if approximate:
+                    for prediction in answered.values():
+                        prediction.logprobs_approximate = prediction.ok
                 results.update(answered)
+                if on_answer is not None:
+                    on_answer(answered)
                 if progress is not None:
                     progress(len(answered))
         finally:
@@ -327,11 +336,7 @@ async def _predict_async(
                 watcher.cancel()
     finally:
         await client.close()
-    results = {case.id: results[case.id] for case in cases if case.id in results}  # cases' order
-    if approximate:
-        for prediction in results.values():
-            prediction.logprobs_approximate = prediction.ok
-    return results
+    return {case.id: results[case.id] for case in cases if case.id in results}  # cases' order
 
 
 async def _cancel_on(stop: threading.Event, tasks: list[asyncio.Future[Any]]) -> None:
