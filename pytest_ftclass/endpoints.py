@@ -28,7 +28,7 @@ from .cases import Case, completion_label
 from .results import Prediction
 
 if TYPE_CHECKING:
-    from tiktoken import Encoding
+    from .tokens import Tokenizer
 
 Endpoint = Literal["completions", "chat"]
 
@@ -180,7 +180,7 @@ def label_text(label: str, endpoint: str) -> str:
 
 
 def auto_max_tokens(
-    labels: Sequence[str], endpoint: str, encoding: Encoding | None, *, stop: str = ""
+    labels: Sequence[str], endpoint: str, encoding: Tokenizer | None, *, stop: str = ""
 ) -> int:
     """``max_tokens`` that lets the longest label (in tokens) be generated whole.
 
@@ -201,7 +201,7 @@ def auto_max_tokens(
     return max(longest, 1) + (1 if stop else 0)
 
 
-def shares_first_token(labels: Sequence[str], endpoint: str, encoding: Encoding | None) -> bool:
+def shares_first_token(labels: Sequence[str], endpoint: str, encoding: Tokenizer | None) -> bool:
     """Whether two classes begin with the same token, so the first token's log-probs are rough.
 
     Without a tokenizer: whether one label is a prefix of another, or two labels
@@ -224,7 +224,7 @@ def shares_first_token(labels: Sequence[str], endpoint: str, encoding: Encoding 
 
 
 def constraining_bias(
-    labels: Sequence[str], endpoint: str, encoding: Encoding, *, stop: str = ""
+    labels: Sequence[str], endpoint: str, encoding: Tokenizer, *, stop: str = ""
 ) -> dict[str, int]:
     """``logit_bias`` that lets the model write nothing but label tokens (``ft_constrain``).
 

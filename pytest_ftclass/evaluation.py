@@ -26,9 +26,10 @@ from .cases import Case
 from .endpoints import infer_endpoint, is_local_model, parse_local_model
 from .options import Settings
 from .predict import ClientOptions, RequestOptions, describe_api_error, predict
-from .recording import Recorder, is_missing_from_cassette, missing_message
+from .recording import Recorder, is_missing_from_cassette, missing_message, tokens_path
 from .results import CaseResult, Prediction
 from .shared_predictions import SharedPredictions
+from .tokens import TokenMemo
 
 if TYPE_CHECKING:
     from .read_ahead import ReadAhead
@@ -108,6 +109,8 @@ class Evaluation:
             settings.cassette_dir, settings.record_mode, keep_prompts=settings.cassette_prompts
         )
         self.groups: dict[tuple[str, str, str], Group] = {}
+        #: Token ids of the labels, read from and written beside the cassettes.
+        self.token_memo = TokenMemo(tokens_path(settings.cassette_dir))
         self.predictions: dict[tuple[str, str, str], Prediction] = {}
         self._server: Any = None
         self._classifiers: dict[str, Any] = {}
@@ -355,6 +358,7 @@ class Evaluation:
             concurrency=settings.concurrency,
             constrain=settings.constrain,
             rate_limit_wait=0.0 if self.recorder.replay_only else settings.rate_limit_wait,
+            token_memo=self.token_memo,
         )
         if progress is None and self.progress is not None:
             progress = functools.partial(self.progress, group)
@@ -383,6 +387,8 @@ class Evaluation:
                     stop=stop,
                     on_answer=None if publish is None else _SavePoints(self, cassette, publish),
                 )
+        if not self.recorder.replay_only:
+            self.token_memo.save()  # beside the cassettes: their replay needs no tokenizer
         for case in pending:
             predictions.setdefault(case.id, Prediction.failed("no prediction was returned"))
         return predictions

@@ -26,8 +26,8 @@ import functools
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from .cases import Case
 from .endpoints import (
@@ -40,6 +40,9 @@ from .endpoints import (
     shares_first_token,
 )
 from .results import Prediction
+
+if TYPE_CHECKING:
+    from .tokens import TokenMemo
 
 #: ``api-version`` sent to Azure OpenAI unless ``ft_azure_api_version`` says otherwise.
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
@@ -66,6 +69,8 @@ class RequestOptions:
     rate_limit_wait: float = 0.0
     constrain: bool = False
     logit_bias: Mapping[str, int] | None = None
+    #: Token ids of labels already known (see :class:`pytest_ftclass.tokens.TokenMemo`).
+    token_memo: TokenMemo | None = field(default=None, compare=False, repr=False)
 
     def completions_body(self, cases: Sequence[Case], model: str) -> dict[str, Any]:
         """The Completions request for ``cases`` (one prompt each) shaped by these options."""
@@ -160,11 +165,11 @@ def shape_options(
     """(options with a concrete ``max_tokens`` and bias, whether class log-probs are rough).
 
     Tokens are counted with the model's tokenizer, or ``cl100k_base`` when it is
-    unknown or not on this machine (:func:`pytest_ftclass.tokens.encoding_for`,
-    never the network).  Constraining needs the model's real token ids: a model
-    whose encoding is known but not available offline is a ``ValueError``, and
-    an id tiktoken does not know (a local model, a custom name) is taken to use
-    ``cl100k_base``.
+    unknown or not on this machine (:func:`pytest_ftclass.tokens.tokenizer_for`,
+    never the network), through ``options.token_memo`` when there is one.
+    Constraining needs the model's real token ids: a model whose encoding is
+    known but not available offline is a ``ValueError``, and an id tiktoken
+    does not know (a local model, a custom name) is taken to use ``cl100k_base``.
 
     >>> shaped, rough = shape_options(RequestOptions(max_tokens=None, stop="END"),
     ...                               model="babbage-002", endpoint="completions",
@@ -172,15 +177,16 @@ def shape_options(
     >>> shaped.max_tokens in (1, 2), rough
     (True, False)
     """
-    from .tokens import APPROXIMATE_ENCODING, encoding_for, encoding_name_for, load_encoding
+    from .tokens import APPROXIMATE_ENCODING, encoding_name_for, named_tokenizer, tokenizer_for
 
-    counting = encoding_for(model, approximate=True)
+    memo = options.token_memo
+    counting = tokenizer_for(model, approximate=True, memo=memo)
     changes: dict[str, Any] = {}
     if options.max_tokens is None:
         changes["max_tokens"] = auto_max_tokens(labels, endpoint, counting, stop=options.stop)
     if options.constrain and options.logit_bias is None:
         name = encoding_name_for(model)
-        exact = load_encoding(name) if name else load_encoding(APPROXIMATE_ENCODING)
+        exact = named_tokenizer(name or APPROXIMATE_ENCODING, memo)
         if exact is None:
             raise ValueError(
                 f"--ft-constrain: the tokenizer of {model} ({name or APPROXIMATE_ENCODING}) is "

@@ -152,6 +152,20 @@ class AtomicFilesystemPersister:
         atomic_write_text(Path(cassette_path), data)
 
 
+#: Beside the cassettes: the token ids of the labels (see :class:`pytest_ftclass.tokens.TokenMemo`).
+TOKENS_FILE = ".ftclass-tokens"
+
+
+def tokens_path(cassette_dir: Path) -> Path:
+    """Where the token ids of the labels of the cassettes in ``cassette_dir`` are kept.
+
+    A JSON file, not named ``*.json`` so that globs for cassettes pass it by.
+    A source's cassettes live in a directory named after it, never starting
+    with a dot (:func:`safe_file_name`), so no source can take this name.
+    """
+    return cassette_dir / TOKENS_FILE
+
+
 def incomplete_marker(path: Path) -> Path:
     """The file that says the cassette at ``path`` is still being recorded."""
     return path.with_name(path.name + ".incomplete")

@@ -21,16 +21,22 @@ machine, else ``None``.  An encoding is found, in this order, as
 ``approximate=True`` falls back to ``cl100k_base`` when the model's own
 encoding is unknown or unavailable: good enough to count tokens, not to decide
 which token a model will emit.
+
+A :class:`TokenMemo` keeps the token ids of the few texts a run asks about
+(its class labels) in a JSON file beside the cassettes, so a replay answers
+from the file and never loads a tokenizer's tables (about 0.3 s for
+``cl100k_base``).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from tiktoken import Encoding
@@ -38,12 +44,27 @@ if TYPE_CHECKING:
 __all__ = [
     "APPROXIMATE_ENCODING",
     "DEFAULT_CONTEXT_LIMIT",
+    "RememberedEncoding",
+    "TokenMemo",
+    "Tokenizer",
+    "available",
     "base_model",
     "context_limit",
     "encoding_for",
     "encoding_name_for",
     "load_encoding",
+    "named_tokenizer",
+    "tokenizer_for",
 ]
+
+
+class Tokenizer(Protocol):
+    """What requests ask of an encoding: a ``tiktoken.Encoding``, a :class:`RememberedEncoding`."""
+
+    name: str
+
+    def encode_ordinary(self, text: str) -> list[int]: ...
+
 
 DEFAULT_CONTEXT_LIMIT = 4096
 APPROXIMATE_ENCODING = "cl100k_base"
@@ -113,6 +134,46 @@ def encoding_for(model: str | None, *, approximate: bool = False) -> Encoding | 
     return encoding
 
 
+def tokenizer_for(
+    model: str | None, *, approximate: bool = False, memo: TokenMemo | None = None
+) -> Tokenizer | None:
+    """:func:`encoding_for`, answering from ``memo`` when given (:meth:`TokenMemo.encoding`).
+
+    The encoding is chosen by what is on this machine, as :func:`encoding_for`
+    chooses it, without loading its tables.
+    """
+    if memo is None:
+        return encoding_for(model, approximate=approximate)
+    name = encoding_name_for(model)
+    for candidate in (name, APPROXIMATE_ENCODING if approximate else None):
+        if candidate and available(candidate):
+            return memo.encoding(candidate)
+    return None
+
+
+def named_tokenizer(name: str, memo: TokenMemo | None = None) -> Tokenizer | None:
+    """Encoding ``name`` (answering from ``memo`` if given), or ``None`` if not on this machine."""
+    if memo is None:
+        return load_encoding(name)
+    return memo.encoding(name) if available(name) else None
+
+
+@functools.cache
+def available(name: str) -> bool:
+    """Whether encoding ``name`` can be loaded offline (as :func:`load_encoding` would), unloaded.
+
+    >>> available("no_such_encoding")
+    False
+    """
+    try:
+        from tiktoken.registry import list_encoding_names
+
+        names = set(list_encoding_names())
+    except Exception:  # tiktoken missing, or a broken plugin
+        return False
+    return f"{name}_offline" in names or (name in names and _cached(name))
+
+
 @functools.cache
 def load_encoding(name: str) -> Encoding | None:
     """Encoding ``name`` from an offline plugin or tiktoken's cache, else ``None``."""
@@ -143,3 +204,111 @@ def _cached(name: str) -> bool:
         return False
     key = hashlib.sha1(_BLOB_URL.format(name=name).encode()).hexdigest()
     return (Path(cache_dir) / key).is_file()
+
+
+class RememberedEncoding:
+    """Encoding ``name``'s ``encode_ordinary``, answered from ``known`` where it can be.
+
+    The tables are loaded only for a text ``known`` does not hold; its ids are
+    then added to ``known``.
+
+    >>> encoding = RememberedEncoding("no_such_encoding", {" sport": [7]})
+    >>> encoding.encode_ordinary(" sport")
+    [7]
+    >>> encoding.encode_ordinary(" tech")
+    Traceback (most recent call last):
+    ...
+    ValueError: tokenizer no_such_encoding could not be loaded (to tokenize ' tech')
+    """
+
+    def __init__(self, name: str, known: dict[str, list[int]]) -> None:
+        self.name = name
+        self.known = known
+        self.learnt = False
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        ids = self.known.get(text)
+        if ids is None:
+            encoding = load_encoding(self.name)
+            if encoding is None:
+                raise ValueError(
+                    f"tokenizer {self.name} could not be loaded (to tokenize {text!r})"
+                )
+            ids = self.known[text] = encoding.encode_ordinary(text)
+            self.learnt = True
+        return list(ids)
+
+
+class TokenMemo:
+    """Token ids of texts per encoding, kept in the JSON file ``path`` (or in memory: ``None``).
+
+    The file holds ``{"<encoding>": {"<text>": [ids...]}}`` for the texts a run
+    asked about: its class labels as the endpoint writes them, and the stop
+    sequence.  No prompt text is ever tokenized through it.
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "tokens.json"
+    >>> memo = TokenMemo(path)
+    >>> ids = memo.encoding("cl100k_base").encode_ordinary(" sport")  # tokenized, then kept
+    >>> memo.save()
+    >>> TokenMemo(path).encoding("cl100k_base").known[" sport"] == ids
+    True
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._encodings: dict[str, RememberedEncoding] | None = None
+
+    def encoding(self, name: str) -> RememberedEncoding:
+        encodings = self._load()
+        if name not in encodings:
+            encodings[name] = RememberedEncoding(name, {})
+        return encodings[name]
+
+    def _load(self) -> dict[str, RememberedEncoding]:
+        if self._encodings is None:
+            stored: Any = {}
+            if self.path is not None and self.path.is_file():
+                try:
+                    stored = json.loads(self.path.read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    stored = {}  # unreadable: tokenize again, and write it anew
+            self._encodings = {
+                name: RememberedEncoding(name, _token_lists(texts))
+                for name, texts in (stored.items() if isinstance(stored, dict) else [])
+            }
+        return self._encodings
+
+    def save(self) -> None:
+        """Write the file if something was tokenized since it was read."""
+        encodings = self._encodings
+        if self.path is None or not encodings or not any(e.learnt for e in encodings.values()):
+            return
+        from .atomic import atomic_write_text
+
+        atomic_write_text(self.path, _memo_text(encodings))
+        for encoding in encodings.values():
+            encoding.learnt = False
+
+
+def _memo_text(encodings: dict[str, RememberedEncoding]) -> str:
+    """The memo file: JSON, one text per line, sorted, so that a change reads as a small diff."""
+    blocks = []
+    for name, encoding in sorted(encodings.items()):
+        entries = ",\n".join(
+            f"    {json.dumps(text, ensure_ascii=False)}: {json.dumps(ids)}"
+            for text, ids in sorted(encoding.known.items())
+        )
+        blocks.append(f"  {json.dumps(name)}: {{\n{entries}\n  }}")
+    return "{\n" + ",\n".join(blocks) + "\n}\n"
+
+
+def _token_lists(texts: Any) -> dict[str, list[int]]:
+    """The well-formed entries of one encoding in a memo file (anything else is dropped)."""
+    if not isinstance(texts, dict):
+        return {}
+    return {
+        text: ids
+        for text, ids in texts.items()
+        if isinstance(ids, list) and all(type(i) is int for i in ids)
+    }
