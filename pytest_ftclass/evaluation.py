@@ -41,6 +41,24 @@ WINDOW_ROUNDS = 4
 PLACEHOLDER_KEY = "sk-ftclass-placeholder"
 
 
+@dataclass(frozen=True)
+class _Hooks:
+    """How a fetch is steered and heard from (a read-ahead's, see :mod:`.read_ahead`).
+
+    ``stop`` cancels it; ``progress(n)``: ``n`` more cases answered (default:
+    the run's progress line); ``publish(predictions)`` gets each request's
+    answers as it finishes, and the cassette is then saved along the way
+    (see :class:`_SavePoints`).
+    """
+
+    stop: threading.Event | None = None
+    progress: Callable[[int], None] | None = None
+    publish: Callable[[dict[str, Prediction]], None] | None = None
+
+
+_NO_HOOKS = _Hooks()
+
+
 @dataclass
 class _Ahead:
     """The cases of ``group`` (``ids``) that ``reading`` asks for in the background."""
@@ -237,7 +255,7 @@ class Evaluation:
         from .read_ahead import ReadAhead
 
         reading = ReadAhead(
-            lambda stop, progress, publish: self._get(group, rest, stop, progress, publish)
+            lambda stop, progress, publish: self._get(group, rest, _Hooks(stop, progress, publish))
         )
         self._ahead = _Ahead(group, {case.id for case in rest}, reading)
         return self._wait_ahead(group, case)
@@ -304,23 +322,16 @@ class Evaluation:
         return [c for c in window if (group.source, group.model, c.id) not in self.predictions]
 
     def _get(
-        self,
-        group: Group,
-        pending: list[Case],
-        stop: threading.Event | None = None,
-        progress: Callable[[int], None] | None = None,
-        publish: Callable[[dict[str, Prediction]], None] | None = None,
+        self, group: Group, pending: list[Case], hooks: _Hooks = _NO_HOOKS
     ) -> dict[str, Prediction]:
         """The predictions of ``pending``: asked, or read from another xdist worker's answers."""
         if not pending:
             return {}
         if self.shared is None:
-            return self._predict_group(group, pending, stop, progress, publish)
+            return self._predict_group(group, pending, hooks)
         ids = "\n".join(sorted(case.id for case in pending))
         key = "\n".join((group.source, group.model, group.endpoint, ids))
-        return self.shared.fetch_once(
-            key, lambda: self._predict_group(group, pending, stop, progress, publish)
-        )
+        return self.shared.fetch_once(key, lambda: self._predict_group(group, pending, hooks))
 
     def _merge(self, group: Group, fetched: dict[str, Prediction]) -> None:
         for case_id, prediction in fetched.items():
@@ -330,19 +341,11 @@ class Evaluation:
             self.recorder.finish(self.recorder.path_for(group.source, group.model))
 
     def _predict_group(
-        self,
-        group: Group,
-        pending: list[Case],
-        stop: threading.Event | None = None,
-        progress: Callable[[int], None] | None = None,
-        publish: Callable[[dict[str, Prediction]], None] | None = None,
+        self, group: Group, pending: list[Case], hooks: _Hooks = _NO_HOOKS
     ) -> dict[str, Prediction]:
-        """Ask for ``pending`` inside the group's cassette (``progress``: default, the run's).
-
-        ``publish`` gets the answers of each request as it finishes; the
-        cassette is then also saved along the way (see :class:`_SavePoints`).
-        """
+        """Ask for ``pending`` inside the group's cassette, steered by ``hooks``."""
         settings = self.settings
+        progress, publish = hooks.progress, hooks.publish
         path = self.recorder.path_for(group.source, group.model)
         try:
             client = self.client_options(group.model)
@@ -384,7 +387,7 @@ class Evaluation:
                     page_recorded=lambda url, body: self.recorder.can_replay(cassette, url, body),
                     describe_error=describe,
                     progress=progress,
-                    stop=stop,
+                    stop=hooks.stop,
                     on_answer=None if publish is None else _SavePoints(self, cassette, publish),
                 )
         if not self.recorder.replay_only:

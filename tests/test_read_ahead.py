@@ -53,6 +53,14 @@ def run(pytester: pytest.Pytester, server: Any, *args: str) -> pytest.RunResult:
     )
 
 
+def slow_suite(pytester: pytest.Pytester) -> list[dict[str, object]]:
+    """The case file (its lines returned) and the conftest that slows case items down."""
+    lines = validation_lines(per_class=CASES // 3)
+    write_jsonl(pytester.path / "valid.cases.jsonl", lines)
+    pytester.makeconftest(SLOW_ITEMS)
+    return lines
+
+
 def item_times(pytester: pytest.Pytester) -> dict[str, float]:
     lines = (pytester.path / "items.log").read_text().splitlines()
     return dict(json.loads(line) for line in lines)
@@ -61,9 +69,7 @@ def item_times(pytester: pytest.Pytester) -> dict[str, float]:
 def test_later_windows_are_asked_for_while_the_items_of_the_first_run(
     pytester: pytest.Pytester, reference_server: Any
 ) -> None:
-    lines = validation_lines(per_class=CASES // 3)
-    write_jsonl(pytester.path / "valid.cases.jsonl", lines)
-    pytester.makeconftest(SLOW_ITEMS)
+    lines = slow_suite(pytester)
 
     result = run(pytester, reference_server)
 
@@ -89,9 +95,7 @@ def test_an_item_waits_for_its_own_answer_only(
     pytester: pytest.Pytester, reference_server: Any
 ) -> None:
     """With a slow model, items run as their answers come, not when their window's are in."""
-    lines = validation_lines(per_class=CASES // 3)
-    write_jsonl(pytester.path / "valid.cases.jsonl", lines)
-    pytester.makeconftest(SLOW_ITEMS)
+    lines = slow_suite(pytester)
 
     with FaultProxy(reference_server.base_url, slow_s=0.3) as proxy:
         proxy.add("slow")  # 0.3 s a request, one at a time: 3.6 s in all
