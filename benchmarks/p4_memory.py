@@ -3,7 +3,7 @@
 For each size, writes a suite, records it once against the local reference
 model with large batches (``--ft-batch-size``, default 200), then replays it
 (``--ft-record-mode=none``, same batch size) in a pytest subprocess.  The peak
-RSS of both pytest processes is read from ``os.wait4``.  For comparison, bare
+RSS of both pytest processes is their ``VmHWM``, polled from ``/proc``.  For comparison, bare
 pytest runs as many trivial parametrised tests.  When 100,000 is not among the
 sizes, the peak there is extrapolated linearly from the two largest, and
 labelled so::

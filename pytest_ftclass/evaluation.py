@@ -245,9 +245,11 @@ class Evaluation:
     def _read_ahead(self, group: Group, case: Case) -> bool:
         """Start asking for the cases of ``group`` from ``case``'s window on, in the background.
 
-        Whether it started, and ``case`` is now waited for.
+        Whether it started, and ``case`` is now waited for.  Not under
+        pytest-xdist: there each window is fetched once for all workers, under
+        its own lock, and the workers themselves run items while one of them asks.
         """
-        if self.settings.batch_api or self.recorder.replay_only:
+        if self.settings.batch_api or self.recorder.replay_only or self.shared is not None:
             return False
         rest = self._pending(group, self._from_window_of(group, case))
         if not rest:
