@@ -1,10 +1,12 @@
 """One run's predictions: which cases go to which model, through which cassette.
 
 An :class:`Evaluation` is told up front which cases are selected (``plan``), and
-fetches the predictions of a whole group (one case source against one model and
-endpoint) the first time any case of it is asked for, inside that group's
-cassette.  It starts the local reference model when a group needs it live.  It
-does not import pytest: the plugin feeds it cases and reads predictions back.
+fetches the predictions of a group (one case source against one model and
+endpoint) inside that group's cassette: in a replay all at once, the first time
+any case of it is asked for; live, window by window, or all in the background
+(read ahead) while the items whose answers are in run.  It starts the local
+reference model when a group needs it live.  It does not import pytest: the
+plugin feeds it cases and reads predictions back.
 
 >>> from pytest_ftclass.options import Settings
 >>> evaluation = Evaluation(Settings(record_mode="none"))
@@ -266,14 +268,13 @@ class Evaluation:
         """The selected cases fetched together with ``case``.
 
         The group's source is cut into windows of whole Completions pages: the
-        first is ``WINDOW_ROUNDS`` rounds of full batches at full concurrency, and
-        each next one is twice as long as the one before.  Requests go out many
-        at once while results, and the partial report of an interrupted run,
-        arrive window by window.  Read ahead (see :meth:`prediction`), the
+        first is ``WINDOW_ROUNDS`` rounds of full batches at full concurrency,
+        and each next one is twice as long as the one before.  Requests go out
+        many at once while results, and the partial report of an interrupted
+        run, arrive window by window.  Read ahead (see :meth:`prediction`), the
         windows are asked for in one go, the cassette saved at the end of each.
-        Cases that are not in
-        the source go together.  With ``ft_batch_api`` the whole selection of
-        the group is one window: one batch.
+        Cases that are not in the source go together.  With ``ft_batch_api``
+        the whole selection of the group is one window: one batch.
 
         >>> from pytest_ftclass.options import Settings
         >>> evaluation = Evaluation(Settings(batch_size=2, concurrency=1, record_mode="once"))
