@@ -103,7 +103,7 @@ class RunState:
         if not self.planned:
             self.plan(item.session.items)
         model = self.model_of(item)
-        # Case items send no HTTP of their own: the next window may be asked for as they run.
+        # Case items send no HTTP of their own: the rest of the group may be asked for meanwhile.
         read_ahead = isinstance(item, CaseItem)
         prediction = self.evaluation.prediction(case.source, model, case, read_ahead=read_ahead)
         group = self.evaluation.group_of(case.source, model, case)

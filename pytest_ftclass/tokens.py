@@ -158,39 +158,43 @@ def named_tokenizer(name: str, memo: TokenMemo | None = None) -> Tokenizer | Non
     return memo.encoding(name) if available(name) else None
 
 
-@functools.cache
 def available(name: str) -> bool:
     """Whether encoding ``name`` can be loaded offline (as :func:`load_encoding` would), unloaded.
 
     >>> available("no_such_encoding")
     False
     """
+    return _offline_name(name) is not None
+
+
+@functools.cache
+def _offline_name(name: str) -> str | None:
+    """The name tiktoken builds encoding ``name`` by from files on this machine, or ``None``."""
     try:
         from tiktoken.registry import list_encoding_names
 
         names = set(list_encoding_names())
     except Exception:  # tiktoken missing, or a broken plugin
-        return False
-    return f"{name}_offline" in names or (name in names and _cached(name))
+        return None
+    if f"{name}_offline" in names:
+        return f"{name}_offline"
+    if name in names and _cached(name):
+        return name
+    return None
 
 
 @functools.cache
 def load_encoding(name: str) -> Encoding | None:
     """Encoding ``name`` from an offline plugin or tiktoken's cache, else ``None``."""
+    offline = _offline_name(name)
+    if offline is None:
+        return None
     try:
         import tiktoken
-        from tiktoken.registry import list_encoding_names
-    except ImportError:
-        return None
-    try:
-        available = set(list_encoding_names())
-        if f"{name}_offline" in available:
-            return tiktoken.get_encoding(f"{name}_offline")
-        if name in available and _cached(name):
-            return tiktoken.get_encoding(name)
+
+        return tiktoken.get_encoding(offline)
     except Exception:  # a broken plugin or cache file: behave as if absent
         return None
-    return None
 
 
 def _cached(name: str) -> bool:
