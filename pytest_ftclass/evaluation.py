@@ -79,15 +79,11 @@ class _SavePoints:
     """
 
     def __init__(
-        self,
-        evaluation: Evaluation,
-        cassette: Any,
-        publish: Callable[[dict[str, Prediction]], None],
+        self, cassette: Any, publish: Callable[[dict[str, Prediction]], None], first: int
     ) -> None:
-        settings = evaluation.settings
         self.cassette = cassette
         self.publish = publish
-        self.size = settings.batch_size * settings.concurrency * WINDOW_ROUNDS
+        self.size = first
         self.answered = 0
         self.next_save = self.size
 
@@ -301,11 +297,16 @@ class Evaluation:
         if index is None:
             return []
         start, _ = self._span(index)
-        return [c for c in group.selected.values() if positions.get(c.id, -1) >= start]
+        return self._cases_in(group, start, len(group.source_cases))
+
+    @property
+    def _first_window(self) -> int:
+        """Cases in the first window: ``WINDOW_ROUNDS`` rounds of full batches."""
+        return self.settings.batch_size * self.settings.concurrency * WINDOW_ROUNDS
 
     def _span(self, index: int) -> tuple[int, int]:
         """Start and end (exclusive) of the window holding source position ``index``."""
-        size = self.settings.batch_size * self.settings.concurrency * WINDOW_ROUNDS
+        size = self._first_window
         start = 0
         while index >= start + size:
             start, size = start + size, 2 * size
@@ -348,7 +349,7 @@ class Evaluation:
     ) -> dict[str, Prediction]:
         """Ask for ``pending`` inside the group's cassette, steered by ``hooks``."""
         settings = self.settings
-        progress, publish = hooks.progress, hooks.publish
+        progress, publish = hooks.progress or self._reporter(group), hooks.publish
         path = self.recorder.path_for(group.source, group.model)
         try:
             client = self.client_options(group.model)
@@ -366,8 +367,6 @@ class Evaluation:
             rate_limit_wait=0.0 if self.recorder.replay_only else settings.rate_limit_wait,
             token_memo=self.token_memo,
         )
-        if progress is None and self.progress is not None:
-            progress = functools.partial(self.progress, group)
 
         def describe(error: BaseException) -> str:
             if is_missing_from_cassette(error):
@@ -379,6 +378,9 @@ class Evaluation:
             if settings.batch_api:
                 predictions = self._predict_batch(group, pending, client, options, describe)
             else:
+                saving = None
+                if publish is not None:
+                    saving = _SavePoints(cassette, publish, self._first_window)
                 predictions = predict(
                     pending,
                     model=group.model,
@@ -391,7 +393,7 @@ class Evaluation:
                     describe_error=describe,
                     progress=progress,
                     stop=hooks.stop,
-                    on_answer=None if publish is None else _SavePoints(self, cassette, publish),
+                    on_answer=saving,
                 )
         if not self.recorder.replay_only:
             self.token_memo.save()  # beside the cassettes: their replay needs no tokenizer
@@ -519,7 +521,7 @@ class Evaluation:
         return self._server
 
     def close(self) -> None:
-        """Stop a window still being read ahead, and the local model."""
+        """Stop what is still being read ahead, and the local model."""
         self.stop_reading_ahead()
         if self._server is not None:
             self._server.stop()

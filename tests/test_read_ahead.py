@@ -194,7 +194,9 @@ def test_the_cassette_is_saved_at_the_ends_of_the_windows() -> None:
             saves.append(len(published))
 
     evaluation = Evaluation(Settings(batch_size=2, concurrency=1, record_mode="once"))
-    points = _SavePoints(evaluation, Cassette(), lambda answers: published.extend(answers))
+    points = _SavePoints(
+        Cassette(), lambda answers: published.extend(answers), evaluation._first_window
+    )
     for request in range(60):  # two cases a request
         points({f"c{2 * request}": Prediction("a"), f"c{2 * request + 1}": Prediction("a")})
     assert saves == [8, 24, 56, 120]  # the first window holds 8 cases, then 16, 32, 64
