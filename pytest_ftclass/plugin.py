@@ -38,8 +38,16 @@ RESULT = pytest.StashKey[dict]()
 SHARED_DIR = "ftclass_shared_dir"
 
 
-class PredictionError(Exception):
-    """The model could not be asked, or its answer could not be read."""
+class PredictionError(pytest.fail.Exception):
+    """The model could not be asked, or its answer could not be read.
+
+    Raised while the item is set up, so pytest counts it as an error.  Like
+    ``pytest.fail(..., pytrace=False)``, its report is the message alone: the
+    case's file, line and id and what went wrong, without the plugin's frames.
+    """
+
+    def __init__(self, case: Case, error: str) -> None:
+        super().__init__(f"{case.source}:{case.line}: case {case.id!r}: {error}", pytrace=False)
 
 
 class Misprediction(AssertionError):
@@ -124,7 +132,7 @@ class RunState:
         else:
             item.stash[RESULT] = result
         if prediction.error:
-            raise PredictionError(prediction.error)
+            raise PredictionError(case, prediction.error)
         return prediction, result
 
 
@@ -405,11 +413,12 @@ class CaseItem(pytest.Item):
         self.outcome = "mispredicted"
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
-        if isinstance(excinfo.value, (PredictionError, Misprediction)):
+        if isinstance(excinfo.value, Misprediction):
             return f"{self.case.source}:{self.case.line}: case {self.case.id!r}: {excinfo.value}"
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         line = self.case.line - 1 if self.case.line else None
-        # An empty domain makes pytest show the node id as it is (it would turn dots into "::").
-        return self.path, line, ""
+        # The domain heads the item's failure or error section ("case business-042").  pytest
+        # turns dots into "::" in a domain that ends the node id; this one never does.
+        return self.path, line, f"case {self.name}"

@@ -137,6 +137,26 @@ def test_missing_cassette_is_an_error_saying_how_to_record(suite: pytest.Pyteste
     assert report["overall"]["n_errors"] == 3
 
 
+def test_prediction_error_is_reported_as_its_message_under_the_case(
+    suite: pytest.Pytester,
+) -> None:
+    lines = validation_lines(per_class=1)
+    lines[1]["id"] = "sport.v2"
+    write_jsonl(suite.path / "valid.cases.jsonl", lines)
+    result = suite.runpytest(f"--ft-model={COMPLETIONS_MODEL}", "-v")
+    result.assert_outcomes(errors=3)
+    result.stdout.fnmatch_lines(
+        [
+            "valid.cases.jsonl::sport.v2 ERROR*",
+            "*_ ERROR at setup of case sport.v2 _*",
+            "valid.cases.jsonl:2: case 'sport.v2': cassette * does not exist *",
+        ]
+    )
+    # the message alone: no traceback through the plugin's frames
+    assert "plugin.py" not in result.stdout.str()
+    assert "test session" not in result.stdout.str().split("= ERRORS =")[1]
+
+
 def test_misprediction_is_shown_but_does_not_fail(suite: pytest.Pytester, reference_server) -> None:
     lines = validation_lines(per_class=2)
     lines.append(
