@@ -80,6 +80,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from pytest_ftclass.collector import collector_paused
 from pytest_ftclass.results import CaseResult
 
 __all__ = [
@@ -207,7 +208,8 @@ def classification_metrics(
     if not scored:
         return metrics
 
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+    with collector_paused():
+        from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     from pytest_ftclass.intervals import bootstrap_macro_f1_interval, wilson_interval
 

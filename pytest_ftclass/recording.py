@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_write_text
+from .collector import collector_paused
 
 DIGEST_PREFIX = "ftclass-sha256:"
 _DIGEST_RE = re.compile(r"^ftclass-sha256:[0-9a-f]{64}$")
@@ -246,7 +247,8 @@ class Recorder:
     @contextlib.contextmanager
     def use(self, path: Path) -> Iterator[Any]:
         """Patch HTTP clients to record to / replay from the cassette at ``path``."""
-        from .cassette_index import use_indexed_cassette
+        with collector_paused():
+            from .cassette_index import use_indexed_cassette
 
         if self._vcr is None:
             self._vcr = self._build_vcr()
