@@ -140,6 +140,13 @@ def choose_positive_class(labels: Sequence[str], positive_class: str | None = No
     return named[0] if len(named) == 1 else ordered[-1]
 
 
+def metrics_of_groups(
+    groups: Sequence[Sequence[CaseResult]], *, positive_class: str | None = None
+) -> list[dict[str, Any]]:
+    """:func:`classification_metrics` of each group of results, in order."""
+    return [classification_metrics(group, positive_class=positive_class) for group in groups]
+
+
 def classification_metrics(
     results: Sequence[CaseResult], *, positive_class: str | None = None
 ) -> dict[str, Any]:

@@ -212,9 +212,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if state is not None:
         state.evaluation.close()
+    collector = config.stash.get(COLLECTOR, None)
+    if collector is not None and collector.metrics_helper is not None:
+        collector.metrics_helper.close()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
+    collector = session.config.stash.get(COLLECTOR, None)
+    if collector is not None and any(item_case(item) is not None for item in session.items):
+        collector.prepare_metrics()
     state: RunState = session.config.stash[STATE]
     if not state.settings.lint or not state.source_paths:
         return

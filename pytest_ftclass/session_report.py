@@ -37,6 +37,14 @@ class ReportCollector:
         self.gate: Any = None
         self.comparison: dict[str, Any] | None = None
         self.case_results: list[Any] | None = None  # the report's cases, as CaseResult
+        self.metrics_helper: Any = None  # a MetricsProcess loading scikit-learn meanwhile
+
+    def prepare_metrics(self) -> None:
+        """Have scikit-learn loaded in a helper process while the cases run."""
+        from .metrics_process import MetricsProcess
+
+        if self.metrics_helper is None:
+            self.metrics_helper = MetricsProcess.start()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         result = getattr(report, REPORT_ATTRIBUTE, None)
@@ -54,6 +62,7 @@ class ReportCollector:
         self.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
         if not self.results:
             return
+        from .metrics import metrics_of_groups
         from .report import (
             append_step_summary,
             build_report,
@@ -63,6 +72,7 @@ class ReportCollector:
         )
         from .results import CaseResult
 
+        helper = self.metrics_helper  # scikit-learn loaded there while the cases ran
         # Ordered by node id, so the report does not depend on the order reports arrived in
         # (pytest-xdist interleaves them).
         cases = [self.results[nodeid] for nodeid in sorted(self.results)]
@@ -73,6 +83,7 @@ class ReportCollector:
             positive_class=self.settings.positive_class,
             texts=self.texts or None,
             cases=cases,  # already CaseResult.to_dict()'s shape: no second copy of each
+            metrics_of=metrics_of_groups if helper is None else helper.metrics_of,
         )
         self.gate = self.judge(session, self.report)
         settings = self.settings

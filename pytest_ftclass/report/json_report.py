@@ -33,10 +33,10 @@ import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from pytest_ftclass.atomic import atomic_write_text, atomic_writer
-from pytest_ftclass.metrics import classification_metrics, group_by_task
+from pytest_ftclass.metrics import group_by_task, metrics_of_groups
 from pytest_ftclass.results import CaseResult
 
 __all__ = [
@@ -51,6 +51,14 @@ __all__ = [
 SCHEMA = "ftclass-report/1"
 
 
+class MetricsOf(Protocol):
+    """What computes the metrics of several groups of results (see :func:`build_report`)."""
+
+    def __call__(
+        self, groups: Sequence[Sequence[CaseResult]], *, positive_class: str | None = None
+    ) -> list[dict[str, Any]]: ...
+
+
 def build_report(
     results: Sequence[CaseResult],
     metadata: Mapping[str, Any],
@@ -58,6 +66,7 @@ def build_report(
     positive_class: str | None = None,
     texts: Mapping[str, str] | None = None,
     cases: list[dict[str, Any]] | None = None,
+    metrics_of: MetricsOf = metrics_of_groups,
 ) -> dict[str, Any]:
     """The report dict for ``results``: overall metrics, metrics per task and every case.
 
@@ -69,21 +78,27 @@ def build_report(
     explorer, only when given: by default a report holds no prompt text.
     ``cases`` are ``[r.to_dict() for r in results]`` when the caller holds them
     already (a run of 100,000 cases then keeps one dict per case, not two).
+    ``metrics_of`` computes the metrics of the tasks (and of all the cases, when
+    there are several tasks) in one call, :func:`~pytest_ftclass.metrics.metrics_of_groups`
+    unless the caller has it done elsewhere (see :mod:`pytest_ftclass.metrics_process`).
     """
+    by_task = group_by_task(results)
+    groups: list[Sequence[CaseResult]] = list(by_task.values())
+    if len(groups) != 1:
+        groups.append(results)
+    computed = metrics_of(groups, positive_class=positive_class)
     tasks = [
         {
             "task": task,
             "source": group[0].source,
             "model": group[0].model,
             "endpoint": group[0].endpoint,
-            "metrics": classification_metrics(group, positive_class=positive_class),
+            "metrics": metrics,
         }
-        for task, group in group_by_task(results).items()
+        for (task, group), metrics in zip(by_task.items(), computed, strict=False)
     ]
-    if len(tasks) == 1:  # the same cases in the same order: the same numbers
-        overall = copy.deepcopy(tasks[0]["metrics"])
-    else:
-        overall = classification_metrics(results, positive_class=positive_class)
+    # one task: the same cases in the same order, so the same numbers
+    overall = copy.deepcopy(computed[0]) if len(by_task) == 1 else computed[-1]
     report: dict[str, Any] = {
         "schema": SCHEMA,
         "metadata": dict(metadata),
