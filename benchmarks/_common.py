@@ -132,12 +132,21 @@ def bytecode_note() -> str:
 
 @dataclass
 class Run:
-    """One pytest subprocess: wall time, exit status, peak RSS of the child, output tail."""
+    """One pytest subprocess: wall time, exit status, peak RSS of the child, output tail.
+
+    ``children_mb`` is the sum of the peak RSS of the processes pytest started
+    (the plugin's metrics helper): an upper bound on what they held at once.
+    """
 
     seconds: float
     returncode: int
     max_rss_mb: float
     tail: str
+    children_mb: float = 0.0
+
+    @property
+    def total_mb(self) -> float:
+        return self.max_rss_mb + self.children_mb
 
 
 def run_pytest(
@@ -172,7 +181,7 @@ def run_pytest(
         )
         timer = threading.Timer(timeout, process.kill)
         timer.start()
-        high_water = [0.0]
+        high_water: dict[int, float] = {}
         watcher = threading.Thread(target=_watch_peak, args=(process.pid, high_water))
         watcher.start()
         try:
@@ -184,25 +193,39 @@ def run_pytest(
         process.returncode = os.waitstatus_to_exitcode(status)
         log.seek(0)
         lines = log.read().strip().splitlines()
-    peak = high_water[0] or usage.ru_maxrss / 1024  # KiB; the fallback off Linux
-    return Run(seconds, process.returncode, peak, "\n".join(lines[-3:]))
+    peak = high_water.pop(process.pid, 0.0) or usage.ru_maxrss / 1024  # KiB; the fallback off Linux
+    return Run(seconds, process.returncode, peak, "\n".join(lines[-3:]), sum(high_water.values()))
 
 
-def _watch_peak(pid: int, high_water: list[float]) -> None:
-    """Keep ``high_water[0]`` at process ``pid``'s ``VmHWM`` (MiB) until it exits."""
-    path = f"/proc/{pid}/status"
+def _watch_peak(pid: int, high_water: dict[int, float]) -> None:
+    """Keep ``high_water[p]`` at the ``VmHWM`` (MiB) of ``pid`` and of each child it starts.
+
+    Polled every 20 ms until ``pid`` exits; a child that lives less long may be missed.
+    """
     while True:
-        try:
-            with open(path, encoding="ascii") as status:
-                for line in status:
-                    if line.startswith("VmHWM:"):
-                        high_water[0] = max(high_water[0], int(line.split()[1]) / 1024)
-                        break
-                else:
-                    return  # a zombie: its memory is gone
-        except OSError:
+        if not _note_peak(pid, high_water):
             return
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            children = []
+        for child in children:
+            _note_peak(int(child), high_water)
         time.sleep(0.02)
+
+
+def _note_peak(pid: int, high_water: dict[int, float]) -> bool:
+    """Record ``pid``'s ``VmHWM``; ``False`` once it is gone (or a zombie)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    mib = int(line.split()[1]) / 1024
+                    high_water[pid] = max(high_water.get(pid, 0.0), mib)
+                    return True
+    except OSError:
+        pass
+    return False
 
 
 def synthetic_results(n: int, labels: Sequence[str] = CLASSES, seed: int = 3) -> list[Any]:

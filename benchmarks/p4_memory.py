@@ -3,8 +3,11 @@
 For each size, writes a suite, records it once against the local reference
 model with large batches (``--ft-batch-size``, default 200), then replays it
 (``--ft-record-mode=none``, same batch size) in a pytest subprocess.  The peak
-RSS of both pytest processes is their ``VmHWM``, polled from ``/proc``.  For comparison, bare
-pytest runs as many trivial parametrised tests.  When 100,000 is not among the
+RSS of both pytest processes is their ``VmHWM``, polled from ``/proc``, plus that
+of the processes they start (the metrics helper, see
+``pytest_ftclass.metrics_process``): the verdict is on the sum, an upper bound
+of what the run held at once.  For comparison, bare pytest runs as many
+trivial parametrised tests.  When 100,000 is not among the
 sizes, the peak there is extrapolated linearly from the two largest, and
 labelled so::
 
@@ -22,6 +25,7 @@ from pathlib import Path
 
 from _common import (
     COMPLETIONS_MODEL,
+    Run,
     machine_note,
     print_table,
     run_pytest,
@@ -70,21 +74,23 @@ def run(root: Path, sizes: list[int], batch_size: int, bare: bool) -> int:
                 "--ft-record-mode=new_episodes",
             )
         cassette_mb = sum(p.stat().st_size for p in (suite / "cassettes").rglob("*.json")) / 2**20
-        rows.append([n, "record", recorded.seconds, recorded.max_rss_mb, recorded.returncode])
-        peaks["record"].append((n, recorded.max_rss_mb))
+        rows.append([n, "record", recorded.seconds, *_mib(recorded), recorded.returncode])
+        peaks["record"].append((n, recorded.total_mb))
         print(f"  {n}: recorded in {recorded.seconds:.1f} s, cassette {cassette_mb:.1f} MiB")
         replay = run_pytest(suite, model, batch)
-        rows.append([n, "replay", replay.seconds, replay.max_rss_mb, replay.returncode])
-        peaks["replay"].append((n, replay.max_rss_mb))
-        print(f"  {n}: replay {replay.seconds:.1f} s, peak {replay.max_rss_mb:.0f} MiB")
+        rows.append([n, "replay", replay.seconds, *_mib(replay), replay.returncode])
+        peaks["replay"].append((n, replay.total_mb))
+        print(f"  {n}: replay {replay.seconds:.1f} s, peak {replay.total_mb:.0f} MiB in all")
         if bare:
             plain = run_pytest(write_bare_suite(root / f"bare-{n}", n))
-            rows.append([n, "bare pytest", plain.seconds, plain.max_rss_mb, plain.returncode])
-            peaks["bare pytest"].append((n, plain.max_rss_mb))
+            rows.append([n, "bare pytest", plain.seconds, *_mib(plain), plain.returncode])
+            peaks["bare pytest"].append((n, plain.total_mb))
             shutil.rmtree(root / f"bare-{n}", ignore_errors=True)
         shutil.rmtree(suite, ignore_errors=True)
     print_table(
-        "P4 peak RSS of the pytest process", ["cases", "run", "s", "peak MiB", "exit"], rows
+        "P4 peak RSS (MiB): the pytest process, the processes it started, both",
+        ["cases", "run", "s", "pytest", "helper", "in all", "exit"],
+        rows,
     )
 
     summary = []
@@ -112,6 +118,10 @@ def run(root: Path, sizes: list[int], batch_size: int, bare: bool) -> int:
         )
     print_table("P4 verdict", ["run", "figure", "how", "target", "verdict"], summary)
     return 0
+
+
+def _mib(run: Run) -> list[float]:
+    return [run.max_rss_mb, run.children_mb, run.total_mb]
 
 
 if __name__ == "__main__":

@@ -11,14 +11,17 @@ function, the same numbers as in this process::
 
     from pytest_ftclass.metrics_process import MetricsProcess
 
-    helper = MetricsProcess.start()      # None where it would not help
+    helper = MetricsProcess.start(len(cases))  # None where it would not help
     ...                                  # the tests run
     if helper is not None:
         [metrics] = helper.metrics_of([results])
         helper.close()
 
 No helper is started where it cannot save time: on a machine (or CPU set)
-with one CPU, or when scikit-learn is loaded in this process already.  If the
+with one CPU, or when scikit-learn is loaded in this process already; nor for
+more than :data:`MAX_CASES` cases, where the 1.5 s it saves is a small part of
+the run and its copy of the results (about 2 KB a case) would weigh on the
+run's memory.  If the
 helper cannot be started, dies or answers nothing usable, the metrics are
 computed in this process instead, as if there had been no helper.  It exits
 by itself when its standard input closes, so a killed pytest leaves no helper
@@ -40,7 +43,10 @@ from .collector import collector_paused
 from .metrics import metrics_of_groups
 from .results import CaseResult
 
-__all__ = ["MetricsProcess", "serve"]
+__all__ = ["MAX_CASES", "MetricsProcess", "serve"]
+
+#: The most cases a helper is started for.
+MAX_CASES = 20_000
 
 _EXIT_WAIT_S = 5.0  # for a helper that answered to finish exiting
 _SERVE = (
@@ -57,9 +63,9 @@ class MetricsProcess:
         self.asked = False
 
     @classmethod
-    def start(cls) -> MetricsProcess | None:
-        """Start the helper, or return ``None`` where it would save no time."""
-        if "sklearn" in sys.modules or _cpus() < 2:
+    def start(cls, n_cases: int) -> MetricsProcess | None:
+        """Start the helper for a run of ``n_cases``, or return ``None`` where it would not help."""
+        if not 0 < n_cases <= MAX_CASES or "sklearn" in sys.modules or _cpus() < 2:
             return None
         return cls.spawn()
 

@@ -219,8 +219,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     collector = session.config.stash.get(COLLECTOR, None)
-    if collector is not None and any(item_case(item) is not None for item in session.items):
-        collector.prepare_metrics()
+    if collector is not None:
+        collector.prepare_metrics(sum(item_case(item) is not None for item in session.items))
     state: RunState = session.config.stash[STATE]
     if not state.settings.lint or not state.source_paths:
         return

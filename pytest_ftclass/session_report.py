@@ -39,12 +39,12 @@ class ReportCollector:
         self.case_results: list[Any] | None = None  # the report's cases, as CaseResult
         self.metrics_helper: Any = None  # a MetricsProcess loading scikit-learn meanwhile
 
-    def prepare_metrics(self) -> None:
-        """Have scikit-learn loaded in a helper process while the cases run."""
+    def prepare_metrics(self, n_cases: int) -> None:
+        """Have scikit-learn loaded in a helper process while the ``n_cases`` cases run."""
         from .metrics_process import MetricsProcess
 
         if self.metrics_helper is None:
-            self.metrics_helper = MetricsProcess.start()
+            self.metrics_helper = MetricsProcess.start(n_cases)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         result = getattr(report, REPORT_ATTRIBUTE, None)

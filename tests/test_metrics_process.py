@@ -85,12 +85,14 @@ def test_a_dead_helper_leaves_the_metrics_to_this_process() -> None:
 
 def test_no_helper_where_it_would_save_no_time(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "sklearn" in sys.modules  # loaded by this test run
-    assert MetricsProcess.start() is None
+    assert MetricsProcess.start(100) is None
     monkeypatch.delitem(sys.modules, "sklearn")
     monkeypatch.setattr(metrics_process, "_cpus", lambda: 1)
-    assert MetricsProcess.start() is None
+    assert MetricsProcess.start(100) is None
     monkeypatch.setattr(metrics_process, "_cpus", lambda: 2)
-    helper = MetricsProcess.start()
+    assert MetricsProcess.start(0) is None
+    assert MetricsProcess.start(metrics_process.MAX_CASES + 1) is None
+    helper = MetricsProcess.start(metrics_process.MAX_CASES)
     assert helper is not None
     helper.close()
     assert helper.process.returncode is not None
