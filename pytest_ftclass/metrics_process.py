@@ -12,7 +12,7 @@ function, the same numbers as in this process::
     from pytest_ftclass.metrics_process import MetricsProcess
 
     helper = MetricsProcess.start(len(cases))  # None where it would not help
-    ...                                  # the tests run
+    ...  # the tests run
     if helper is not None:
         [metrics] = helper.metrics_of([results])
         helper.close()
@@ -21,11 +21,12 @@ No helper is started where it cannot save time: on a machine (or CPU set)
 with one CPU, or when scikit-learn is loaded in this process already; nor for
 more than :data:`MAX_CASES` cases, where the 1.5 s it saves is a small part of
 the run and its copy of the results (about 2 KB a case) would weigh on the
-run's memory.  If the
-helper cannot be started, dies or answers nothing usable, the metrics are
-computed in this process instead, as if there had been no helper.  It exits
-by itself when its standard input closes, so a killed pytest leaves no helper
-behind; :meth:`MetricsProcess.close` reaps it, and ends one that was never asked.
+run's memory.  If the helper cannot be started, dies or answers nothing
+usable, the metrics are computed in this process instead, as if there had been
+no helper.  It ignores Ctrl-C (which reaches the whole process group), so an
+interrupted run's partial report is computed there too; it exits by itself
+when its standard input closes, so a killed pytest leaves no helper behind.
+:meth:`MetricsProcess.close` reaps it, and ends one that was never asked.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -131,6 +133,7 @@ class MetricsProcess:
 
 def serve() -> None:
     """The helper's side: load scikit-learn, then answer one request on stdin."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # pytest handles Ctrl-C, then asks
     with collector_paused():
         import sklearn.metrics  # noqa: F401  (what the helper is for)
 

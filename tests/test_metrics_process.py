@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -72,6 +74,17 @@ def test_the_helper_computes_what_this_process_computes() -> None:
     assert helper.metrics_of(wanted, positive_class=None) == metrics_of_groups(wanted)
     helper.close()
     assert helper.process.returncode == 0  # it answered, then exited by itself
+
+
+def test_the_helper_outlives_ctrl_c_to_answer_for_the_partial_report() -> None:
+    helper = MetricsProcess.spawn()
+    assert helper is not None
+    time.sleep(0.5)  # Python is up, and its handlers set
+    helper.process.send_signal(signal.SIGINT)  # Ctrl-C reaches the whole process group
+    wanted = groups()
+    assert helper.metrics_of(wanted) == metrics_of_groups(wanted)
+    helper.close()
+    assert helper.process.returncode == 0
 
 
 def test_a_dead_helper_leaves_the_metrics_to_this_process() -> None:
