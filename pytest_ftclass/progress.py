@@ -1,7 +1,10 @@
 """A progress line while predictions are fetched live: ``[ftclass] SOURCE @ MODEL: 120/1000``.
 
 Shown only when something is sent (not in replay), on a terminal, and not from
-a pytest-xdist worker (whose output nobody sees).
+a pytest-xdist worker (whose output nobody sees); while the items run ahead of
+the requests, only when an item waits for its answer.  The line is rewritten in
+place while the wait lasts and left on its own line: the items' results go on
+the next (pytest starts their line again).
 """
 
 from __future__ import annotations
@@ -18,8 +21,7 @@ class FetchProgress:
 
     def __call__(self, group: Any, answered: int) -> None:
         key = (group.source, group.model, group.endpoint)
-        if key not in self.done:
-            self.reporter.ensure_newline()
+        self.reporter.ensure_newline()  # ends a line of results: never written over
         self.done[key] = self.done.get(key, 0) + answered
         total = len(group.selected)
         line = f"[ftclass] {group.source} @ {group.model}: {self.done[key]}/{total} predictions"

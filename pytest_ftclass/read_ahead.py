@@ -73,7 +73,11 @@ class ReadAhead:
         return self._thread.is_alive()
 
     def wait_for(self, key: str, on_progress: Callable[[int], None] | None = None) -> bool:
-        """Wait until the answer for ``key`` is published (``True``) or the fetch ends."""
+        """Wait until the answer for ``key`` is published (``True``) or the fetch ends.
+
+        Progress is handed on only while this waits: a caller whose answer is
+        in already writes nothing (the counts keep until a later wait).
+        """
         while True:
             with self._arrived:
                 found = key in self._published
@@ -81,7 +85,6 @@ class ReadAhead:
                     break
                 self._arrived.wait(PROGRESS_INTERVAL)
             self._hand_on(on_progress)  # outside the lock: the fetch publishes meanwhile
-        self._hand_on(on_progress)
         return found
 
     def take(self) -> dict[str, Any]:

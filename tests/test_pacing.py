@@ -56,13 +56,25 @@ def test_beyond_its_patience_the_cases_fail(proxy: FaultProxy) -> None:
 
 
 class Screen:
-    """Stands in for pytest's terminal reporter: keeps what was written."""
+    """Stands in for pytest's terminal reporter: keeps what was written.
+
+    Like pytest's, ``ensure_newline`` ends the line only if results were written on it.
+    """
 
     def __init__(self) -> None:
         self.lines: list[str] = []
+        self.results_line = False
 
     def ensure_newline(self) -> None:
-        self.lines.append("")
+        if self.results_line:
+            self.lines.append("")
+            self.results_line = False
+
+    def result(self, letter: str) -> None:
+        if not self.results_line:
+            self.lines.append("valid.cases.jsonl ")
+            self.results_line = True
+        self.lines[-1] += letter
 
     def rewrite(self, line: str) -> None:
         self.lines[-1] = line
@@ -78,10 +90,18 @@ def test_progress_line_counts_answers_per_group() -> None:
     group.selected = {str(i): None for i in range(5)}  # type: ignore[misc]
     screen = Screen()
     progress = FetchProgress(screen)
-    progress(group, 2)
-    assert screen.lines[-1] == f"[ftclass] valid.cases.jsonl @ {MODEL}: 2/5 predictions"
+    screen.result(".")
+    progress(group, 1)
+    progress(group, 1)
+    screen.result(".")
     progress(group, 3)
-    assert screen.lines[-2] == f"[ftclass] valid.cases.jsonl @ {MODEL}: 5/5 predictions"
+    assert screen.lines == [
+        "valid.cases.jsonl .",
+        f"[ftclass] valid.cases.jsonl @ {MODEL}: 2/5 predictions",  # rewritten in place
+        "valid.cases.jsonl .",  # results are never written over
+        f"[ftclass] valid.cases.jsonl @ {MODEL}: 5/5 predictions",
+        "",
+    ]
 
 
 def test_no_progress_line_in_replay_or_off_a_terminal(pytester: pytest.Pytester) -> None:

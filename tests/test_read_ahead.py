@@ -168,6 +168,29 @@ def test_stop_cancels_a_fetch_in_flight() -> None:
         ahead.result()
 
 
+def test_progress_is_shown_only_while_an_item_waits() -> None:
+    second = threading.Event()
+
+    def fetch(stop: threading.Event, progress: Any, publish: Any) -> None:
+        progress(1)
+        publish({"a": 1})
+        second.wait(5)
+        progress(1)
+        publish({"b": 2})
+
+    ahead = ReadAhead(fetch)
+    shown: list[int] = []
+    assert ahead.wait_for("a", shown.append)
+    time.sleep(0.3)  # "b" is not asked for yet: "a" is in, nothing is waited for
+    assert ahead.wait_for("a", shown.append)
+    assert shown in ([], [1])  # at most what came in while "a" was waited for
+    before = len(shown)
+    threading.Timer(0.3, second.set).start()
+    assert ahead.wait_for("b", shown.append)  # a wait: the counts are handed on
+    ahead.result(shown.append)
+    assert before < len(shown) and sum(shown) == 2
+
+
 def test_replay_and_batches_are_never_read_ahead(tmp_path: Path) -> None:
     from pytest_ftclass.cases import Case
 
