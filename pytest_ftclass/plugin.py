@@ -69,13 +69,14 @@ class RunState:
         self.sources: dict[str, list[Case]] = {}
         self.source_paths: dict[str, Path] = {}
         self.planned = False
+        self.progress: Any = None  # the live progress line (see progress_for)
 
     def plan(self, items: list[pytest.Item]) -> None:
         """Tell the evaluation which cases the selected items will ask for."""
         from .progress import progress_for
 
         live = not self.evaluation.recorder.replay_only
-        self.evaluation.progress = progress_for(self.config, live)
+        self.progress = self.evaluation.progress = progress_for(self.config, live)
         selected: dict[tuple[str, str], list[Case]] = {}
         for item in items:
             case = item_case(item)
@@ -114,6 +115,8 @@ class RunState:
         # Case items send no HTTP of their own: the rest of the group may be asked for meanwhile.
         read_ahead = isinstance(item, CaseItem)
         prediction = self.evaluation.prediction(case.source, model, case, read_ahead=read_ahead)
+        if self.progress is not None:
+            self.progress.resume(item.nodeid)
         group = self.evaluation.group_of(case.source, model, case)
         result = case_result(
             case,

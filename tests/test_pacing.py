@@ -61,9 +61,15 @@ class Screen:
     Like pytest's, ``ensure_newline`` ends the line only if results were written on it.
     """
 
+    verbosity = 0
+
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.results_line = False
+
+    def write_fspath_result(self, nodeid: str, result: str) -> None:
+        self.lines.append(nodeid.split("::")[0] + " " + result)
+        self.results_line = True
 
     def ensure_newline(self) -> None:
         if self.results_line:
@@ -71,9 +77,9 @@ class Screen:
             self.results_line = False
 
     def result(self, letter: str) -> None:
-        if not self.results_line:
-            self.lines.append("valid.cases.jsonl ")
-            self.results_line = True
+        """A result letter, written where the output ends (pytest wrote the file's name)."""
+        if not self.results_line and not self.lines:
+            self.write_fspath_result("valid.cases.jsonl::a", "")
         self.lines[-1] += letter
 
     def rewrite(self, line: str) -> None:
@@ -91,14 +97,17 @@ def test_progress_line_counts_answers_per_group() -> None:
     screen = Screen()
     progress = FetchProgress(screen)
     screen.result(".")
+    progress.resume("valid.cases.jsonl::a")  # nothing was shown: the line goes on
+    screen.result(".")
     progress(group, 1)
     progress(group, 1)
+    progress.resume("valid.cases.jsonl::c")
     screen.result(".")
     progress(group, 3)
     assert screen.lines == [
-        "valid.cases.jsonl .",
+        "valid.cases.jsonl ..",
         f"[ftclass] valid.cases.jsonl @ {MODEL}: 2/5 predictions",  # rewritten in place
-        "valid.cases.jsonl .",  # results are never written over
+        "valid.cases.jsonl .",  # results go on a new line, never over the progress
         f"[ftclass] valid.cases.jsonl @ {MODEL}: 5/5 predictions",
         "",
     ]
