@@ -330,7 +330,10 @@ def ft_prediction(request: pytest.FixtureRequest, ft_case: Case, ft_model: str) 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if not isinstance(item, CaseItem):
         # Any other test may send HTTP: no cassette may be open in the background meanwhile.
-        item.config.stash[STATE].evaluation.settle()
+        state: RunState = item.config.stash[STATE]
+        state.evaluation.settle()
+        if state.progress is not None:
+            state.progress.resume(item.nodeid)
 
 
 @pytest.hookimpl(wrapper=True)
