@@ -15,10 +15,11 @@ server, then times pytest subprocesses, ``--repeat`` rounds of:
 The runs of one round follow each other, so a busy spell of the machine
 slows all of them.  The replay's metrics helper loads scikit-learn on a second
 CPU while the items run (``pytest_ftclass.metrics_process``): the figures are
-the wall times a user waits, not CPU time.  The subprocesses cache compiled modules as Python does by
-default, even where the environment sets ``PYTHONDONTWRITEBYTECODE``
-(``--no-bytecode-cache`` keeps it).  ``--plain-vcrpy K`` adds K replays through vcrpy's own
-``Cassette`` (``-p plain_vcrpy``), whose lookups scan every interaction.
+the wall times a user waits, not CPU time.  The subprocesses cache compiled
+modules as Python does by default, even where the environment sets
+``PYTHONDONTWRITEBYTECODE`` (``--no-bytecode-cache`` keeps it).
+``--plain-vcrpy K`` adds K replays through vcrpy's own ``Cassette``
+(``-p plain_vcrpy``), whose lookups scan every interaction.
 
 Usage::
 
