@@ -7,7 +7,8 @@ collection ends: it imports scikit-learn on another CPU while the items run,
 then waits.  At the end of the session the plugin sends it the results
 (pickled, over its standard input) and reads back the metrics
 :func:`pytest_ftclass.metrics.metrics_of_groups` computed there: the same
-function, the same numbers as in this process::
+function, the same numbers as in this process.  It answers each request (the
+report's, then a comparison's) until its standard input closes::
 
     from pytest_ftclass.metrics_process import MetricsProcess
 
@@ -63,6 +64,7 @@ class MetricsProcess:
     def __init__(self, process: subprocess.Popen[bytes]) -> None:
         self.process = process
         self.asked = False
+        self.broken = False
 
     @classmethod
     def start(cls, n_cases: int) -> MetricsProcess | None:
@@ -91,10 +93,7 @@ class MetricsProcess:
     def metrics_of(
         self, groups: Sequence[Sequence[CaseResult]], *, positive_class: str | None = None
     ) -> list[dict[str, Any]]:
-        """``metrics_of_groups(groups)`` as the helper computed it (here, if it could not).
-
-        The helper answers once, then exits: a second call computes here.
-        """
+        """``metrics_of_groups(groups)`` as the helper computed it (here, if it could not)."""
         answer = self._ask(groups, positive_class)
         if answer is None:
             return metrics_of_groups(groups, positive_class=positive_class)
@@ -104,21 +103,22 @@ class MetricsProcess:
         self, groups: Sequence[Sequence[CaseResult]], positive_class: str | None
     ) -> list[dict[str, Any]] | None:
         process = self.process
-        if self.asked or process.stdin is None or process.stdout is None:
+        if self.broken or process.stdin is None or process.stdout is None:
             return None
         self.asked = True
         try:
             pickle.dump((list(map(list, groups)), positive_class), process.stdin)
-            process.stdin.close()
+            process.stdin.flush()
             answer = pickle.load(process.stdout)
         except (OSError, EOFError, pickle.UnpicklingError):
             answer = None
         if not isinstance(answer, list) or len(answer) != len(groups):
+            self.broken = True  # out of step or gone: ask no more
             return None
         return answer
 
     def close(self) -> None:
-        """Reap the helper: it exits by itself once it answered; one never asked is killed."""
+        """End the helper: it exits as its input closes; one never asked is killed."""
         process = self.process
         for stream in (process.stdin, process.stdout):
             if stream is not None:
@@ -132,17 +132,21 @@ class MetricsProcess:
 
 
 def serve() -> None:
-    """The helper's side: load scikit-learn, then answer one request on stdin."""
+    """The helper's side: load scikit-learn, then answer requests on stdin until it closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # pytest handles Ctrl-C, then asks
     with collector_paused():
         import sklearn.metrics  # noqa: F401  (what the helper is for)
 
         from . import intervals  # noqa: F401
 
-    groups, positive_class = pickle.load(sys.stdin.buffer)
-    answer = metrics_of_groups(groups, positive_class=positive_class)
-    pickle.dump(answer, sys.stdout.buffer, protocol=pickle.HIGHEST_PROTOCOL)
-    sys.stdout.flush()
+    while True:
+        try:
+            groups, positive_class = pickle.load(sys.stdin.buffer)
+        except EOFError:
+            return
+        answer = metrics_of_groups(groups, positive_class=positive_class)
+        pickle.dump(answer, sys.stdout.buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        sys.stdout.flush()
 
 
 def _cpus() -> int:

@@ -92,7 +92,11 @@ class ReportCollector:
 
             results_a, results_b = split_by_model(results, settings.model, settings.compare)
             self.comparison = compare_results(
-                results_a, results_b, name_a=settings.model, name_b=settings.compare
+                results_a,
+                results_b,
+                name_a=settings.model,
+                name_b=settings.compare,
+                metrics_of=metrics_of_groups if helper is None else helper.metrics_of,
             )
         if settings.report:
             directory = settings.report_dir

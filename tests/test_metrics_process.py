@@ -72,8 +72,12 @@ def test_the_helper_computes_what_this_process_computes() -> None:
     assert helper is not None
     wanted = groups()
     assert helper.metrics_of(wanted, positive_class=None) == metrics_of_groups(wanted)
+    again = wanted[:2]  # a second request: a comparison's, say
+    assert helper.metrics_of(again, positive_class="tech") == metrics_of_groups(
+        again, positive_class="tech"
+    )
     helper.close()
-    assert helper.process.returncode == 0  # it answered, then exited by itself
+    assert helper.process.returncode == 0  # its input closed: it exited by itself
 
 
 def test_the_helper_outlives_ctrl_c_to_answer_for_the_partial_report() -> None:
@@ -129,12 +133,13 @@ def test_a_run_loads_scikit_learn_only_in_the_helper(
     pytester.makeconftest(REPORT_PROCESSES)
     run = pytester.runpytest_subprocess(
         f"--ft-model={MODEL}",
+        f"--ft-compare={MODEL}-b",  # the comparison's metrics come from the helper too
         f"--ft-base-url={reference_server.base_url}",
         "--ft-record-mode=once",
         "-p",
         "no:cacheprovider",
     )
-    run.assert_outcomes(passed=len(lines) - 1)  # and "tricky" mispredicted
+    run.assert_outcomes(passed=2 * (len(lines) - 1))  # and "tricky" mispredicted, twice
     processes = json.loads((pytester.path / "processes.json").read_text())
     if (metrics_process._cpus()) < 2:
         pytest.skip("one CPU: no helper is started")
@@ -143,7 +148,9 @@ def test_a_run_loads_scikit_learn_only_in_the_helper(
     report = json.loads((pytester.path / "reports" / "ftclass.json").read_text())
     expected = recompute(report["cases"])
     overall = report["overall"]
-    assert overall["n_mispredicted"] == 1
+    assert overall["n_mispredicted"] == 2
+    comparison = json.loads((pytester.path / "reports" / "ftclass-compare.json").read_text())
+    assert [s["metrics_a"]["n_correct"] for s in comparison["sources"]] == [len(lines) - 1]
     for key in ("n_cases", "n_scored", "n_correct", "accuracy", "macro_f1", "weighted_f1"):
         assert overall[key] == pytest.approx(expected[key]), key
 

@@ -33,10 +33,10 @@ import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Any, TextIO
 
 from pytest_ftclass.atomic import atomic_write_text, atomic_writer
-from pytest_ftclass.metrics import group_by_task, metrics_of_groups
+from pytest_ftclass.metrics import MetricsOf, group_by_task, metrics_of_groups
 from pytest_ftclass.results import CaseResult
 
 __all__ = [
@@ -49,14 +49,6 @@ __all__ = [
 ]
 
 SCHEMA = "ftclass-report/1"
-
-
-class MetricsOf(Protocol):
-    """What computes the metrics of several groups of results (see :func:`build_report`)."""
-
-    def __call__(
-        self, groups: Sequence[Sequence[CaseResult]], *, positive_class: str | None = None
-    ) -> list[dict[str, Any]]: ...
 
 
 def build_report(
