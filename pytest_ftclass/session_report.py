@@ -73,6 +73,7 @@ class ReportCollector:
         from .results import CaseResult
 
         helper = self.metrics_helper  # scikit-learn loaded there while the cases ran
+        metrics_of = metrics_of_groups if helper is None else helper.metrics_of
         # Ordered by node id, so the report does not depend on the order reports arrived in
         # (pytest-xdist interleaves them).
         cases = [self.results[nodeid] for nodeid in sorted(self.results)]
@@ -83,7 +84,7 @@ class ReportCollector:
             positive_class=self.settings.positive_class,
             texts=self.texts or None,
             cases=cases,  # already CaseResult.to_dict()'s shape: no second copy of each
-            metrics_of=metrics_of_groups if helper is None else helper.metrics_of,
+            metrics_of=metrics_of,
         )
         self.gate = self.judge(session, self.report)
         settings = self.settings
@@ -96,7 +97,7 @@ class ReportCollector:
                 results_b,
                 name_a=settings.model,
                 name_b=settings.compare,
-                metrics_of=metrics_of_groups if helper is None else helper.metrics_of,
+                metrics_of=metrics_of,
             )
         if settings.report:
             directory = settings.report_dir
