@@ -59,7 +59,7 @@ _SERVE = (
 
 
 class MetricsProcess:
-    """A helper process with scikit-learn loaded, asked for the metrics once."""
+    """A helper process with scikit-learn loaded, asked for metrics until it is closed."""
 
     def __init__(self, process: subprocess.Popen[bytes]) -> None:
         self.process = process
