@@ -113,6 +113,9 @@ class IndexedCassette(Cassette):  # type: ignore[misc]
         self._index: dict[tuple[Hashable, ...], list[int]] = {}
         self._indexed = 0
         self._last: tuple[Any, Any, tuple[Hashable, ...] | None] | None = None
+        #: Interactions of the file the filters refused to load: key → (number from 1, response).
+        self._refused: dict[tuple[Hashable, ...], tuple[int, Any]] = {}
+        self._loading: int | None = None
         super().__init__(*args, **kwargs)
         self._filter_chain = self._before_record_request
         self._before_record_request = self._filter_once
@@ -139,7 +142,36 @@ class IndexedCassette(Cassette):  # type: ignore[misc]
     def append(self, request: Any, response: Any) -> None:
         before = len(self.data)
         super().append(request, response)
+        if self._loading is not None:
+            self._loading += 1
+            if len(self.data) == before:  # in the file, but refused by before_record_response
+                filtered = self._before_record_request(request)
+                if filtered:
+                    key = lookup_key(filtered, self._match_on)
+                    self._refused.setdefault(key, (self._loading, response))
         self._catch_up(before)
+
+    def _load(self) -> None:
+        self._loading = 0
+        try:
+            super()._load()
+        finally:
+            self._loading = None
+
+    def corrupt_interaction(self, request: Any) -> tuple[int, Any] | None:
+        """(number from 1, response) of a recorded interaction for ``request`` that was refused.
+
+        An interaction in the file whose response the cassette's
+        ``before_record_response`` rejects (an error status, say) is not
+        replayed; this tells a request that matches one from a request never
+        recorded.
+        """
+        if not self._refused:
+            return None
+        filtered = self._before_record_request(request)
+        if not filtered:
+            return None
+        return self._refused.get(lookup_key(filtered, self._match_on))
 
     def save(self) -> None:
         """Write what is recorded so far now (vcrpy writes when its ``with`` block ends)."""

@@ -14,6 +14,7 @@ import pytest
 from pytest_ftclass.evaluation import Evaluation
 from pytest_ftclass.options import Settings
 from pytest_ftclass.predict import DEFAULT_AZURE_API_VERSION
+from pytest_ftclass.recording import cassette_path
 
 from .conftest import SEPARATOR, validation_lines, write_jsonl
 
@@ -78,7 +79,7 @@ def test_azure_deployment_recorded_then_replayed(
         ("POST", f"/openai/deployments/{DEPLOYMENT}/{route}", DEPLOYMENT, 200)
     }
 
-    cassette = suite.path / "cassettes" / "valid.cases.jsonl" / (model.replace(":", "_") + ".json")
+    cassette = cassette_path(suite.path / "cassettes", "valid.cases.jsonl", model)
     text = cassette.read_text(encoding="utf-8")
     assert AZURE_KEY not in text
     for interaction in json.loads(text)["interactions"]:

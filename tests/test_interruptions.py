@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_ftclass.recording import cassette_path
+
 from .conftest import validation_lines, write_jsonl
 from .faults import FaultProxy
 
@@ -91,8 +93,8 @@ def test_interrupted_recording_leaves_valid_cassettes_and_a_rerun_completes_them
     pytester: pytest.Pytester, slow_proxy: FaultProxy, sig: signal.Signals
 ) -> None:
     write_jsonl(pytester.path / "valid.cases.jsonl", validation_lines(per_class=CASES // 3))
-    cassette = (
-        pytester.path / "cassettes" / "valid.cases.jsonl" / "ft_babbage-002_acme__abc123.json"
+    cassette = cassette_path(
+        pytester.path / "cassettes", "valid.cases.jsonl", "ft:babbage-002:acme::abc123"
     )
     run = start_run(pytester.path, slow_proxy)
     wait_for(cassette)  # the first window is recorded

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_ftclass.recording import cassette_path
+
 from .conftest import SEPARATOR, validation_lines, write_jsonl
 
 COMPLETIONS_MODEL = "ft:babbage-002:acme::abc123"
@@ -318,7 +320,7 @@ def test_canary_key_and_prompt_text_never_written(
 def test_local_model_started_in_process_and_replayed(suite: pytest.Pytester) -> None:
     write_jsonl(suite.path / "valid.cases.jsonl", validation_lines())
     suite.runpytest("--ft-record-mode=once").assert_outcomes(passed=12)
-    cassette = suite.path / "cassettes" / "valid.cases.jsonl" / "local.json"
+    cassette = cassette_path(suite.path / "cassettes", "valid.cases.jsonl", "local")
     assert cassette.is_file()
     suite.runpytest().assert_outcomes(passed=12)
 

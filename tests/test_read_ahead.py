@@ -18,13 +18,14 @@ import pytest
 from pytest_ftclass.evaluation import Evaluation
 from pytest_ftclass.options import Settings
 from pytest_ftclass.read_ahead import ReadAhead
+from pytest_ftclass.recording import cassette_path
 
 from .conftest import validation_lines, write_jsonl
 from .faults import FaultProxy
 
 MODEL = "ft:babbage-002:acme::abc123"
 CASES = 24  # batch 2, concurrency 1: windows of 8 and 16 cases
-CASSETTE = Path("cassettes", "valid.cases.jsonl", "ft_babbage-002_acme__abc123.json")
+CASSETTE = cassette_path(Path("cassettes"), "valid.cases.jsonl", MODEL)
 
 SLOW_ITEMS = """
 import json, time

@@ -57,15 +57,19 @@ def test_body_key_order_does_not_matter() -> None:
     assert private_body('{"a": 1, "prompt": "x"}') == private_body('{"prompt": "x", "a": 1}')
 
 
-def test_failed_responses_are_not_recorded_and_headers_are_dropped() -> None:
-    assert Recorder._before_record_response({"status": {"code": 429}, "headers": {}}) is None
+def test_failed_responses_are_not_recorded_and_only_allowed_headers_are_kept() -> None:
+    recorder = Recorder(Path("unused"))
+    failed = {"status": {"code": 429}, "headers": {}, "body": {"string": b"{}"}}
+    assert recorder._before_record_response(failed) is None
     response = {
         "status": {"code": 200},
         "headers": {
             "Set-Cookie": ["a=b"],
             "openai-organization": ["org-x"],
-            "content-type": ["json"],
+            "x-debug-auth": ["Bearer sk-anything"],  # a header no deny-list knows
+            "Content-Type": ["application/json"],
         },
+        "body": {"string": b'{"choices": []}'},
     }
-    kept = Recorder._before_record_response(response)
-    assert kept is not None and list(kept["headers"]) == ["content-type"]
+    kept = recorder._before_record_response(response)
+    assert kept is not None and list(kept["headers"]) == ["Content-Type"]
