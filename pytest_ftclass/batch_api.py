@@ -72,7 +72,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .cases import Case
 from .endpoints import parse_chat, parse_completions
@@ -82,10 +82,15 @@ from .predict import (
     client_arguments,
     describe_api_error,
     pages_of,
+    redacting,
     shape_options,
 )
 from .recording import DIGEST_PREFIX
 from .results import Prediction
+
+if TYPE_CHECKING:
+    from .redaction import Redactor
+    from .refusals import ModelAccess
 
 #: The request path of each endpoint, as batch input lines and ``batches.create`` name it.
 ENDPOINT_URLS = {"completions": "/v1/completions", "chat": "/v1/chat/completions"}
@@ -213,6 +218,8 @@ def predict_via_batch(
     progress: Progress | None = None,
     describe_error: Callable[[BaseException], str] = describe_api_error,
     sleep: Callable[[float], None] = time.sleep,
+    redactor: Redactor | None = None,
+    access: ModelAccess | None = None,
 ) -> dict[str, Prediction]:
     """Predictions for ``cases`` through one batch, keyed by case id; every case gets one.
 
@@ -222,8 +229,50 @@ def predict_via_batch(
     seconds, each later one 1.5 times longer (at most ``MAX_POLL_INTERVAL``).
     After ``max_wait_s`` seconds (default: no limit) the batch is left running
     and every case gets an error naming it.  Predictions carry no ``latency_s``:
-    a batch has no per-request latency.
+    a batch has no per-request latency.  ``redactor`` and ``access`` are those of
+    :func:`pytest_ftclass.predict.predict`: secrets out of the server's texts,
+    nothing sent after a definitive error.
     """
+    if redactor is not None:
+        describe_error = redacting(describe_error, redactor)
+    results = _predict_via_batch(
+        cases,
+        model=model,
+        endpoint=endpoint,
+        labels=labels,
+        client=client,
+        options=options,
+        source_cases=source_cases,
+        poll_interval=poll_interval,
+        max_wait_s=max_wait_s,
+        progress=progress,
+        describe_error=describe_error,
+        sleep=sleep,
+        access=access,
+    )
+    if redactor is None:
+        return results
+    return {case_id: redactor.prediction(p) for case_id, p in results.items()}
+
+
+def _predict_via_batch(
+    cases: Sequence[Case],
+    *,
+    model: str,
+    endpoint: str,
+    labels: Sequence[str],
+    client: ClientOptions,
+    options: RequestOptions,
+    source_cases: Sequence[Case] | None,
+    poll_interval: float,
+    max_wait_s: float | None,
+    progress: Progress | None,
+    describe_error: Callable[[BaseException], str],
+    sleep: Callable[[float], None],
+    access: ModelAccess | None,
+) -> dict[str, Prediction]:
+    if access is not None and access.refused is not None:
+        return {case.id: Prediction.failed(access.refused) for case in cases}
     try:
         options, approximate = shape_options(options, model=model, endpoint=endpoint, labels=labels)
     except ValueError as err:
@@ -257,6 +306,11 @@ def predict_via_batch(
                     records.update(read_records(api.files.content(file_id).content))
     except Exception as err:  # the whole batch failed: every case says why
         message = describe_error(err)
+        if access is not None:
+            from .refusals import is_definitive
+
+            if is_definitive(err):
+                access.refuse(message)
         results.update({cid: Prediction.failed(message) for line in lines for cid in line.case_ids})
         return results
     finally:

@@ -43,6 +43,8 @@ from .endpoints import (
 from .results import Prediction
 
 if TYPE_CHECKING:
+    from .redaction import Redactor
+    from .refusals import ModelAccess
     from .tokens import TokenMemo
 
 #: ``api-version`` sent to Azure OpenAI unless ``ft_azure_api_version`` says otherwise.
@@ -204,10 +206,22 @@ def pages_of(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def describe_api_error(error: BaseException) -> str:
-    """A one-line description of an error from the openai client (never the request body)."""
+def describe_api_error(error: BaseException, *, redactor: Redactor | None = None) -> str:
+    """A one-line description of an error from the openai client (never the request body).
+
+    With a ``redactor``, the secrets a server may quote in its message are replaced.
+    """
+    text = _describe(error)
+    return text if redactor is None else redactor.text(text)
+
+
+def _describe(error: BaseException) -> str:
     import openai
 
+    from .refusals import ModelRefused
+
+    if isinstance(error, ModelRefused):
+        return str(error)
     if isinstance(error, openai.APIStatusError):
         body = error.body if isinstance(error.body, dict) else {}
         detail = body.get("error", body) if isinstance(body, dict) else {}
@@ -237,6 +251,8 @@ def predict(
     progress: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
     on_answer: Callable[[dict[str, Prediction]], None] | None = None,
+    redactor: Redactor | None = None,
+    access: ModelAccess | None = None,
 ) -> dict[str, Prediction]:
     """Predictions for ``cases``, keyed by case id; every case gets one, failed or not.
 
@@ -246,7 +262,10 @@ def predict(
     request finishes, with the number of cases it answered, and before it
     ``on_answer(predictions)`` with those cases' predictions.  Setting ``stop``
     (from another thread) cancels the requests still running: ``predict`` then
-    raises :class:`asyncio.CancelledError`.
+    raises :class:`asyncio.CancelledError`.  ``redactor`` replaces secrets in
+    what the server wrote (labels, texts, errors) before anyone sees it;
+    ``access`` (see :mod:`pytest_ftclass.refusals`) stops asking the model after
+    a definitive error.
     """
     coroutine = _predict_async(
         list(cases),
@@ -261,6 +280,8 @@ def predict(
         progress=progress,
         stop=stop,
         on_answer=on_answer,
+        redactor=redactor,
+        access=access,
     )
     return run_coroutine(coroutine)
 
@@ -301,15 +322,19 @@ async def _predict_async(
     progress: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
     on_answer: Callable[[dict[str, Prediction]], None] | None = None,
+    redactor: Redactor | None = None,
+    access: ModelAccess | None = None,
 ) -> dict[str, Prediction]:
     try:
         options, approximate = shape_options(options, model=model, endpoint=endpoint, labels=labels)
     except ValueError as err:
         return {case.id: Prediction.failed(str(err)) for case in cases}
+    if redactor is not None:
+        describe_error = redacting(describe_error, redactor)
     # the tokenizer follows the model id; an Azure request names the deployment
     model = client_options.azure_deployment or model
     client = make_async_client(client_options)
-    limit = Pacer(options.concurrency, options.rate_limit_wait)
+    limit = Pacer(options.concurrency, options.rate_limit_wait, access, describe_error)
     results: dict[str, Prediction] = {}
     try:
         if endpoint == "completions":
@@ -329,6 +354,8 @@ async def _predict_async(
         try:
             for finished in asyncio.as_completed(tasks):
                 answered = await finished
+                if redactor is not None:
+                    answered = {k: redactor.prediction(p) for k, p in answered.items()}
                 if approximate:
                     for prediction in answered.values():
                         prediction.logprobs_approximate = prediction.ok
@@ -345,6 +372,17 @@ async def _predict_async(
     finally:
         await client.close()
     return {case.id: results[case.id] for case in cases if case.id in results}  # cases' order
+
+
+def redacting(
+    describe_error: Callable[[BaseException], str], redactor: Redactor
+) -> Callable[[BaseException], str]:
+    """``describe_error`` whose descriptions have the secrets replaced."""
+
+    def describe(error: BaseException) -> str:
+        return redactor.text(describe_error(error))
+
+    return describe
 
 
 async def _cancel_on(stop: threading.Event, tasks: list[asyncio.Future[Any]]) -> None:
@@ -452,13 +490,28 @@ class Pacer:
     ``Retry-After`` (or a growing backoff, 0.5 s doubling up to 30 s) has passed,
     and asks again, for as long as the waits add up to at most ``patience``
     seconds: a rate limit slows the run down instead of failing its cases.
+
+    With an ``access`` (:class:`~pytest_ftclass.refusals.ModelAccess`), requests go
+    one at a time until the model has answered once, and none goes after a
+    definitive error (401, 403, 404 ``model_not_found``): they raise
+    :class:`~pytest_ftclass.refusals.ModelRefused` with its message, made by
+    ``describe_error``.
     """
 
-    def __init__(self, concurrency: int, patience: float = 0.0) -> None:
+    def __init__(
+        self,
+        concurrency: int,
+        patience: float = 0.0,
+        access: ModelAccess | None = None,
+        describe_error: Callable[[BaseException], str] = describe_api_error,
+    ) -> None:
         self.slots = asyncio.Semaphore(concurrency)
         self.patience = patience
         self.waited = 0.0
         self.resume_at = 0.0
+        self.access = access
+        self.describe_error = describe_error
+        self._probe: asyncio.Event | None = None  # set when the one request out first is done
 
     async def send(self, client: Any, path: str, request: dict[str, Any]) -> tuple[str, float]:
         """POST ``request`` to ``path`` in turn: the response text and the last attempt's duration.
@@ -475,20 +528,60 @@ class Pacer:
         attempt = 0
         while True:
             async with self.slots:
-                delay = self.resume_at - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                started = time.perf_counter()
+                probe = await self._turn()
                 try:
-                    answer = await client.post(path, body=request, cast_to=str)
-                    return answer, time.perf_counter() - started
-                except openai.RateLimitError as error:
-                    wait = _retry_after(error) or min(30.0, 0.5 * 2**attempt)
-                    if self.waited + wait > self.patience:
+                    delay = self.resume_at - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    if self.access is not None:
+                        self.access.check()
+                    started = time.perf_counter()
+                    try:
+                        answer = await client.post(path, body=request, cast_to=str)
+                        self._answered()
+                        return answer, time.perf_counter() - started
+                    except openai.RateLimitError as error:
+                        self._answered()
+                        wait = _retry_after(error) or min(30.0, 0.5 * 2**attempt)
+                        if self.waited + wait > self.patience:
+                            raise
+                        self.waited += wait
+                        self.resume_at = max(self.resume_at, time.monotonic() + wait)
+                        attempt += 1
+                    except Exception as error:
+                        self._refuse_or_go_on(error)
                         raise
-                    self.waited += wait
-                    self.resume_at = max(self.resume_at, time.monotonic() + wait)
-                    attempt += 1
+                finally:
+                    if probe is not None:
+                        self._probe = None
+                        probe.set()
+
+    async def _turn(self) -> asyncio.Event | None:
+        """Wait while another request is the first out to a model that has not answered yet.
+
+        Returns the event to set when this request is that first one, else ``None``.
+        """
+        access = self.access
+        while access is not None and not access.answered and access.refused is None:
+            if self._probe is None:
+                self._probe = asyncio.Event()
+                return self._probe
+            await self._probe.wait()
+        return None
+
+    def _answered(self) -> None:
+        if self.access is not None:
+            self.access.answered = True
+
+    def _refuse_or_go_on(self, error: BaseException) -> None:
+        from .refusals import is_definitive
+
+        if self.access is None:
+            return
+        if is_definitive(error):
+            self.access.refuse(self.describe_error(error))
+        else:  # a 5xx, a timeout: not the model's last word, requests may go at once
+            self.access.answered = True
 
 
 def _retry_after(error: Any) -> float | None:
