@@ -16,6 +16,7 @@ plugin feeds it cases and reads predictions back.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
@@ -28,7 +29,15 @@ from .cases import Case
 from .endpoints import infer_endpoint, is_local_model, parse_local_model
 from .options import Settings
 from .predict import ClientOptions, RequestOptions, describe_api_error, predict
-from .recording import Recorder, is_missing_from_cassette, missing_message, tokens_path
+from .recording import (
+    BrokenCassette,
+    Recorder,
+    is_missing_from_cassette,
+    missing_message,
+    tokens_path,
+)
+from .redaction import Redactor
+from .refusals import Refusals
 from .results import CaseResult, Prediction
 from .shared_predictions import SharedPredictions
 from .tokens import TokenMemo
@@ -117,16 +126,26 @@ class Evaluation:
         settings: Settings,
         environ: dict[str, str] | None = None,
         shared: SharedPredictions | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.settings = settings
         self.shared = shared
         self.environ = dict(os.environ if environ is None else environ)
-        self.recorder = Recorder(
-            settings.cassette_dir, settings.record_mode, keep_prompts=settings.cassette_prompts
+        #: Replaces the run's secrets in whatever is recorded or reported.
+        self.redactor = redactor or Redactor.for_run(
+            environ=self.environ, base_url=settings.base_url
         )
+        self.recorder = Recorder(
+            settings.cassette_dir,
+            settings.record_mode,
+            keep_prompts=settings.cassette_prompts,
+            redactor=self.redactor,
+        )
+        #: Models that refused the run (401, 403, 404 model_not_found): asked no more.
+        self.refusals = Refusals(shared.directory if shared is not None else None)
         self.groups: dict[tuple[str, str, str], Group] = {}
         #: Token ids of the labels, read from and written beside the cassettes.
-        self.token_memo = TokenMemo(tokens_path(settings.cassette_dir))
+        self.token_memo = TokenMemo(tokens_path(settings.cassette_dir), redactor=self.redactor)
         self.predictions: dict[tuple[str, str, str], Prediction] = {}
         self._server: Any = None
         self._classifiers: dict[str, Any] = {}
@@ -370,11 +389,17 @@ class Evaluation:
 
         def describe(error: BaseException) -> str:
             if is_missing_from_cassette(error):
-                return missing_message(path, settings.record_mode)
-            return describe_api_error(error)
+                return missing_message(self.recorder.source_of(path), settings.record_mode, error)
+            return describe_api_error(error, redactor=self.redactor)
 
         self.recorder.begin(path)
-        with self.recorder.use(path) as cassette:
+        access = self.refusals.of(group.model)
+        with contextlib.ExitStack() as stack:
+            try:
+                cassette = stack.enter_context(self.recorder.use(path))
+            except BrokenCassette as broken:  # explained at the group's first case only
+                told = min(group.selected, key=lambda i: self._positions(group).get(i, 1 << 62))
+                return broken.predictions([case.id for case in pending], told=told)
             if settings.batch_api:
                 predictions = self._predict_batch(group, pending, client, options, describe)
             else:
@@ -394,6 +419,8 @@ class Evaluation:
                     progress=progress,
                     stop=hooks.stop,
                     on_answer=saving,
+                    redactor=self.redactor,
+                    access=access,
                 )
         if not self.recorder.replay_only:
             self.token_memo.save()  # beside the cassettes: their replay needs no tokenizer
@@ -424,6 +451,8 @@ class Evaluation:
             poll_interval=poll_interval_for(client.base_url),
             progress=None if report is None else lambda done, total: report(group, done, total),
             describe_error=describe,
+            redactor=self.redactor,
+            access=self.refusals.of(group.model),
         )
 
     # -- client and local model ------------------------------------------

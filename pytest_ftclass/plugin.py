@@ -58,14 +58,19 @@ class RunState:
     """What one pytest process knows: settings, case sources and the evaluation."""
 
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        import os
+
         from .evaluation import Evaluation
+        from .redaction import Redactor
         from .shared_predictions import SharedPredictions
 
         self.config = config
         self.settings = settings
+        #: The run's secrets, replaced in everything written (see :mod:`.redaction`).
+        self.redactor = Redactor.for_run(environ=os.environ, base_url=settings.base_url)
         shared_dir = getattr(config, "workerinput", {}).get(SHARED_DIR)
-        shared = SharedPredictions(Path(shared_dir)) if shared_dir else None
-        self.evaluation = Evaluation(settings, shared=shared)
+        shared = SharedPredictions(Path(shared_dir), self.redactor) if shared_dir else None
+        self.evaluation = Evaluation(settings, shared=shared, redactor=self.redactor)
         self.sources: dict[str, list[Case]] = {}
         self.source_paths: dict[str, Path] = {}
         self.planned = False
@@ -175,6 +180,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     state = RunState(config, resolve_settings(config))
     config.stash[STATE] = state
+    Case.repr_text = state.settings.report_text  # a failing test shows a case's text only then
     if not hasattr(config, "workerinput"):
         from .session_report import ReportCollector
 
@@ -212,6 +218,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    Case.repr_text = False
     state = config.stash.get(STATE, None)
     if state is not None:
         state.evaluation.close()
@@ -341,6 +348,7 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    _redact(report, item.config)  # before the terminal, the JUnit XML and xdist see it
     result = item.result if isinstance(item, CaseItem) else item.stash.get(RESULT, None)
     if result is None:
         return report
@@ -355,6 +363,24 @@ def pytest_runtest_makereport(
         return report
     setattr(report, REPORT_ATTRIBUTE, result)
     return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    report = yield
+    _redact(report, collector.config)
+    return report
+
+
+def _redact(report: pytest.TestReport | pytest.CollectReport, config: pytest.Config) -> None:
+    """Replace the run's secrets in what pytest shows of ``report`` (its failure text, output)."""
+    from .redaction import redact_test_report
+
+    state = config.stash.get(STATE, None)
+    if state is not None:
+        redact_test_report(report, state.redactor)
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:

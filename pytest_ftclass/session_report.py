@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from .options import Settings
+from .redaction import public_url
 
 REPORT_ATTRIBUTE = "ftclass_result"
 JSON_NAME = "ftclass.json"
@@ -184,7 +185,7 @@ class ReportCollector:
             "endpoints": endpoints,
             "record_mode": settings.record_mode,
             "partial": self.interrupted,
-            "base_url": _without_credentials(settings.base_url),
+            "base_url": public_url(settings.base_url),  # no userinfo, no query
             "cassette_dir": _display_path(settings.cassette_dir, settings.rootdir),
             # sources that are files: their path from the rootdir and a digest of their bytes
             "case_files": {
@@ -263,15 +264,3 @@ def _display_path(path: Path, base: Path) -> str:
         return path.resolve().relative_to(base.resolve()).as_posix()
     except ValueError:
         return path.as_posix()
-
-
-def _without_credentials(url: str | None) -> str | None:
-    if not url or "@" not in url:
-        return url
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))

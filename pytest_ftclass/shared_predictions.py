@@ -30,9 +30,13 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .atomic import atomic_write_text
 from .results import Prediction
+
+if TYPE_CHECKING:
+    from .redaction import Redactor
 
 
 @contextlib.contextmanager
@@ -65,8 +69,10 @@ def file_lock(path: Path, poll: float = 0.05) -> Iterator[None]:
 class SharedPredictions:
     """A directory where one process fetches a group's predictions and the others read them."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, redactor: Redactor | None = None) -> None:
         self.directory = directory
+        #: Replaces the run's secret values in what is written (the predictions are redacted).
+        self.redactor = redactor
 
     def _paths(self, key: str) -> tuple[Path, Path]:
         name = hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
@@ -82,5 +88,8 @@ class SharedPredictions:
                 return {case_id: Prediction.from_dict(p) for case_id, p in stored.items()}
             predictions = fetch()
             payload = {case_id: p.to_dict() for case_id, p in predictions.items()}
-            atomic_write_text(data, json.dumps(payload, ensure_ascii=False))
+            text = json.dumps(payload, ensure_ascii=False)
+            if self.redactor is not None:
+                text = self.redactor.values(text)
+            atomic_write_text(data, text)
             return predictions

@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from tiktoken import Encoding
 
+    from .redaction import Redactor
+
 __all__ = [
     "APPROXIMATE_ENCODING",
     "DEFAULT_CONTEXT_LIMIT",
@@ -259,8 +261,10 @@ class TokenMemo:
     True
     """
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, *, redactor: Redactor | None = None) -> None:
         self.path = path
+        #: A text the redactor would change (a label holding a secret) is never written.
+        self.redactor = redactor
         self._encodings: dict[str, RememberedEncoding] | None = None
 
     def encoding(self, name: str) -> RememberedEncoding:
@@ -290,18 +294,19 @@ class TokenMemo:
             return
         from .atomic import atomic_write_text
 
-        atomic_write_text(self.path, _memo_text(encodings))
+        atomic_write_text(self.path, _memo_text(encodings, self.redactor))
         for encoding in encodings.values():
             encoding.learnt = False
 
 
-def _memo_text(encodings: dict[str, RememberedEncoding]) -> str:
+def _memo_text(encodings: dict[str, RememberedEncoding], redactor: Redactor | None = None) -> str:
     """The memo file: JSON, one text per line, sorted, so that a change reads as a small diff."""
     blocks = []
     for name, encoding in sorted(encodings.items()):
         entries = ",\n".join(
             f"    {json.dumps(text, ensure_ascii=False)}: {json.dumps(ids)}"
             for text, ids in sorted(encoding.known.items())
+            if redactor is None or redactor.text(text) == text
         )
         blocks.append(f"  {json.dumps(name)}: {{\n{entries}\n  }}")
     return "{\n" + ",\n".join(blocks) + "\n}\n"
