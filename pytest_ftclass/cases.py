@@ -42,7 +42,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 Message = Mapping[str, Any]
 
@@ -60,9 +60,17 @@ class CaseSourceError(ValueError):
         super().__init__(f"{where}: {problem}")
 
 
-@dataclass(frozen=True, eq=True)
+@dataclass(frozen=True, eq=True, repr=False)
 class Case:
-    """One labelled validation example."""
+    """One labelled validation example.
+
+    Its ``repr`` (what a failing test shows of ``ft_case``) names the case, not
+    its text, which is often private; the plugin sets ``Case.repr_text`` with
+    ``--ft-report-text``:
+
+    >>> Case("spam-3", "WIN A PRIZE", "spam", source="valid.cases.jsonl", line=3)
+    Case(id='spam-3', label='spam', source='valid.cases.jsonl:3', input_digest='a483d50ad70d17bd')
+    """
 
     id: str
     input: str | tuple[Message, ...]
@@ -71,6 +79,16 @@ class Case:
     critical: bool = False
     source: str = ""
     line: int | None = field(default=None, compare=False)
+    #: Whether ``repr`` shows the input too (the plugin's ``--ft-report-text``).
+    repr_text: ClassVar[bool] = False
+
+    def __repr__(self) -> str:
+        where = f"{self.source}:{self.line}" if self.line is not None else self.source
+        text = f", input={self.input!r}" if Case.repr_text else ""
+        return (
+            f"Case(id={self.id!r}, label={self.label!r}, source={where!r}, "
+            f"input_digest={self.input_digest!r}{text})"
+        )
 
     @property
     def format(self) -> Literal["prompt", "chat"]:
