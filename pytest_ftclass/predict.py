@@ -134,22 +134,34 @@ def make_async_client(options: ClientOptions) -> Any:
 def client_arguments(options: ClientOptions) -> dict[str, Any]:
     """The keyword arguments of the openai client (sync or async) ``options`` describe.
 
+    A query string in ``base_url`` (a gateway's ``?key=...``) is sent with every
+    request (the SDK would otherwise glue the request path onto it):
+
     >>> sorted(client_arguments(ClientOptions(api_key="k", azure_deployment="d")))
     ['api_key', 'api_version', 'azure_deployment', 'azure_endpoint', 'max_retries', 'timeout']
+    >>> arguments = client_arguments(ClientOptions(api_key="k", base_url="http://h/v1?key=s"))
+    >>> arguments["base_url"], arguments["default_query"]
+    ('http://h/v1', {'key': 's'})
     """
-    common = {
+    common: dict[str, Any] = {
         "api_key": options.api_key,
         "max_retries": options.max_retries,
         "timeout": options.timeout,
     }
+    base_url = options.base_url
+    if base_url and "?" in base_url:
+        from urllib.parse import parse_qsl
+
+        base_url, _, query = base_url.partition("?")
+        common["default_query"] = dict(parse_qsl(query.partition("#")[0]))
     if options.azure_deployment:
         return {
             **common,
-            "azure_endpoint": options.base_url,
+            "azure_endpoint": base_url,
             "azure_deployment": options.azure_deployment,
             "api_version": options.azure_api_version,
         }
-    return {**common, "base_url": options.base_url}
+    return {**common, "base_url": base_url}
 
 
 @functools.cache
