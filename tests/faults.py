@@ -26,7 +26,17 @@ Faults (the ``FAULTS`` names):
 ``no_choices``                  forward, then remove ``choices``
 ``out_of_set``                  forward, then make choice ``0`` answer ``" weather"``
 ``reverse_choices``             forward, then reverse the ``choices`` list
+``echo_credentials``            forward, then echo the request's credentials back: in
+                                a response header (``x-debug-auth``, ``x-debug-url``)
+                                and in a ``debug`` field of a JSON object body
+``echo_in_answer``              ``echo_credentials``, and choice ``0`` answers the key
+``echo_unauthorized``           401 ``invalid_api_key`` whose message quotes the full key
+                                (as gateways do; OpenAI masks it), and the echo headers
 ==============================  =====================================================
+
+The echo faults find the credentials where a client puts them: ``Authorization:
+Bearer KEY``, ``Authorization: Basic`` (the base URL's userinfo), an ``api-key``
+header (Azure) and credential query parameters.
 
 Rules are tried in the order they were added; the first one whose ``match``
 (a substring of the raw request body, or ``None`` for any) fits and that has
@@ -63,6 +73,9 @@ FAULTS = (
     "no_choices",
     "out_of_set",
     "reverse_choices",
+    "echo_credentials",
+    "echo_in_answer",
+    "echo_unauthorized",
 )
 
 #: Response headers a real API sends that must never be written to a cassette.
@@ -259,6 +272,73 @@ _HOP_HEADERS = {
 
 
 _SPOILERS = ("no_logprobs", "no_choices", "out_of_set", "reverse_choices")
+_ECHOES = ("echo_credentials", "echo_in_answer")
+
+
+def credentials_in(headers: Mapping[str, str], path: str) -> list[str]:
+    """The secrets a request carries: bearer key, basic userinfo, ``api-key``, query values.
+
+    >>> credentials_in({"Authorization": "Bearer sk-a", "api-key": "b"}, "/v1/x?key=c&n=1")
+    ['sk-a', 'b', 'c']
+    """
+    import base64
+    from urllib.parse import parse_qsl, urlsplit
+
+    found = []
+    lowered = {name.lower(): value for name, value in headers.items()}
+    scheme, _, token = lowered.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token:
+        found.append(token)
+    elif scheme.lower() == "basic" and token:
+        with contextlib.suppress(ValueError):
+            found.append(base64.b64decode(token).decode("utf-8"))
+    if lowered.get("api-key"):
+        found.append(lowered["api-key"])
+    secret_names = {"key", "api_key", "api-key", "token", "sig", "access_token"}
+    found += [v for k, v in parse_qsl(urlsplit(path).query) if k.lower() in secret_names]
+    return found
+
+
+def echo_headers(headers: Mapping[str, str], path: str) -> list[tuple[str, str]]:
+    """Response headers a careless proxy adds: the request's credentials and full path."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    auth = lowered.get("authorization") or lowered.get("api-key") or ""
+    return [("x-debug-auth", auth), ("x-debug-url", path)]
+
+
+def echo_into(answer: Any, headers: Mapping[str, str], path: str, *, in_answer: bool) -> Any:
+    """A parsed JSON answer with a ``debug`` field quoting the request's credentials.
+
+    With ``in_answer``, choice ``0`` also answers the first credential (an
+    out-of-set label that quotes the key).
+    """
+    if not isinstance(answer, dict):
+        return answer
+    secrets = credentials_in(headers, path)
+    answer["debug"] = {
+        "authorization": dict(echo_headers(headers, path))["x-debug-auth"],
+        "keys": secrets,
+        "url": f"http://user:{secrets[0] if secrets else ''}@127.0.0.1{path}",
+    }
+    choices = answer.get("choices")
+    if in_answer and secrets and isinstance(choices, list) and choices:
+        first = min(choices, key=lambda c: c.get("index", 0))
+        if isinstance(first.get("message"), dict):
+            first["message"]["content"] = secrets[0]
+        else:
+            first["text"] = " " + secrets[0]
+    return answer
+
+
+def unauthorized_body(headers: Mapping[str, str], path: str) -> bytes:
+    """A 401 as a gateway writes it: the full key in the message."""
+    secrets = credentials_in(headers, path) or ["(none)"]
+    return _error_body(
+        f"Incorrect API key provided: {secrets[0]}. You can find your API key at "
+        f"https://platform.openai.com/account/api-keys (request {path}).",
+        "invalid_request_error",
+        "invalid_api_key",
+    )
 
 
 def _error_body(message: str, type_: str, code: str | None) -> bytes:
@@ -324,6 +404,10 @@ class _ProxyHandler(TrackedHandler):
         record.status = self._answer(owner, record.fault, method, body)
 
     def _answer(self, owner: FaultProxy, fault: str, method: str, body: bytes) -> int | None:
+        request_headers = dict(self.headers)
+        echoed = echo_headers(request_headers, self.path) if fault.startswith("echo") else []
+        if fault == "echo_unauthorized":
+            return self._send(401, unauthorized_body(request_headers, self.path), echoed)
         if fault == "drop":
             self.close_connection = True
             with contextlib.suppress(OSError):
@@ -352,8 +436,17 @@ class _ProxyHandler(TrackedHandler):
             return self._send(502, _error_body("upstream unreachable", "server_error", None), [])
         if fault in _SPOILERS and status == 200:
             payload = json.dumps(spoil(fault, json.loads(payload))).encode("utf-8")
+        if fault in _ECHOES:
+            with contextlib.suppress(ValueError):
+                answer = echo_into(
+                    json.loads(payload),
+                    request_headers,
+                    self.path,
+                    in_answer=fault == "echo_in_answer",
+                )
+                payload = json.dumps(answer).encode("utf-8")
         headers = [(k, v) for k, v in headers if k.lower() != "content-type"]
-        return self._send(status, payload, headers)
+        return self._send(status, payload, headers + echoed)
 
     def _send(self, status: int, payload: bytes, headers: list[tuple[str, str]]) -> int | None:
         try:
