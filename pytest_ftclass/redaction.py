@@ -82,11 +82,11 @@ _PATTERNS = (
     # userinfo of a URL: scheme://user:password@
     r"(?P<url>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^\s/?#@\"'<>\\]+)@",
     # a credential query parameter: ?key=..., &sig=...
-    r"(?P<query>[?&;](?i:PARAMETERS)=)(?P<parameter>[^&#\s\"'<>\\]+)",
+    r"(?P<query>[?&;](?i:PARAMETERS)=)(?P<parameter>[^&#\s\"'<>()\\]+)",
     # a named API key: api-key: ..., "x-api-key": "...", api_key=...
-    r"(?P<named>(?<![\w-])(?i:NAMED)[\"']?\s*[:=]\s*[\"']?)(?P<credential>[^\s\"',;&<>\\]+)",
+    r"(?P<named>(?<![\w-])(?i:NAMED)[\"']?\s*[:=]\s*[\"']?)(?P<credential>[^\s\"',;&<>()\\]+)",
     # an authorization header's token, wherever it was echoed
-    r"(?P<scheme>\b(?i:bearer)\s+)(?P<bearer>[^\s\"',;<>\\]+)",
+    r"(?P<scheme>\b(?i:bearer)\s+)(?P<bearer>[^\s\"',;<>()\\]+)",
     r"(?P<basic>\b(?i:basic)\s+)(?P<userpass>(?![A-Z]?[a-z]+\b)[A-Za-z0-9+/]{8,}={0,2})",
 )
 
