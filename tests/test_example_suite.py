@@ -14,6 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_example_suite_replays_offline_and_writes_reports(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI")}
+    cassettes = ROOT / "example_suite" / "cassettes"
+    committed = {p: p.read_bytes() for p in cassettes.rglob("*") if p.is_file()}
     completed = subprocess.run(
         [
             sys.executable,
@@ -32,6 +34,8 @@ def test_example_suite_replays_offline_and_writes_reports(tmp_path: Path) -> Non
         timeout=600,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-2000:]
+    # the committed cassettes (under the older names) replay as they are: nothing written
+    assert {p: p.read_bytes() for p in cassettes.rglob("*") if p.is_file()} == committed
     report = json.loads((tmp_path / "ftclass.json").read_text(encoding="utf-8"))
     assert (tmp_path / "ftclass.html").is_file()
     assert report["metadata"]["record_mode"] == "none"
