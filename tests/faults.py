@@ -32,6 +32,8 @@ Faults (the ``FAULTS`` names):
 ``echo_in_answer``              ``echo_credentials``, and choice ``0`` answers the key
 ``echo_unauthorized``           401 ``invalid_api_key`` whose message quotes the full key
                                 (as gateways do; OpenAI masks it), and the echo headers
+``forbidden``                   403 ``unsupported_country_region_territory``
+``model_not_found``             404 ``model_not_found``
 ==============================  =====================================================
 
 The echo faults find the credentials where a client puts them: ``Authorization:
@@ -76,6 +78,8 @@ FAULTS = (
     "echo_credentials",
     "echo_in_answer",
     "echo_unauthorized",
+    "forbidden",
+    "model_not_found",
 )
 
 #: Response headers a real API sends that must never be written to a cassette.
@@ -408,6 +412,14 @@ class _ProxyHandler(TrackedHandler):
         echoed = echo_headers(request_headers, self.path) if fault.startswith("echo") else []
         if fault == "echo_unauthorized":
             return self._send(401, unauthorized_body(request_headers, self.path), echoed)
+        if fault == "forbidden":
+            message = "Country, region, or territory not supported"
+            body = _error_body(message, "request_forbidden", "unsupported_country_region_territory")
+            return self._send(403, body, [])
+        if fault == "model_not_found":
+            message = "The model does not exist or you do not have access to it."
+            body = _error_body(message, "invalid_request_error", "model_not_found")
+            return self._send(404, body, [])
         if fault == "drop":
             self.close_connection = True
             with contextlib.suppress(OSError):
