@@ -285,11 +285,12 @@ def _compare(args: argparse.Namespace) -> int:
     for path in write_comparison(comparison, out):
         print(f"written: {path}")
     if args.gate:
+        from .significance import PairedComparison
+
         worse = [
             s["source"]
             for s in comparison["sources"]
-            if s["paired"]["a_only"] > s["paired"]["b_only"]
-            and s["paired"]["p_b_worse"] < args.significance
+            if PairedComparison.from_dict(s["paired"]).b_significantly_worse(args.significance)
         ]
         if worse:
             print(f"B is significantly worse on: {', '.join(worse)}", file=sys.stderr)

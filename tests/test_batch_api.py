@@ -274,7 +274,7 @@ def test_an_api_error_while_polling_fails_every_case(reference_server: Any) -> N
     assert "HTTP 500" in (next(iter(predictions.values())).error or "")
 
 
-def test_a_chat_case_on_completions_fails_its_page_as_live(reference_server: Any) -> None:
+def test_a_chat_case_on_completions_fails_on_its_own_as_live(reference_server: Any) -> None:
     # three pages of three: prompts, the chat cases, prompts (ids unique across pages)
     cases = [*prompt_cases(1), *chat_cases(1), *[c for c in prompt_cases(2) if c.id.endswith("-1")]]
     common = {
@@ -286,8 +286,10 @@ def test_a_chat_case_on_completions_fails_its_page_as_live(reference_server: Any
     }
     batched = predict_via_batch(cases, poll_interval=FAST, **common)
     live = predict(cases, **common)
-    failed = {case_id for case_id, p in batched.items() if not p.ok}
-    assert failed == {c.id for c in cases[3:6]}  # the page holding the chat cases
+    failed = {case_id: p.error for case_id, p in batched.items() if not p.ok}
+    chat = [c.id for c in cases[3:6]]
+    assert list(failed) == chat  # each chat case, and only those: its page-mates are asked
+    assert all(error.startswith(f"case {c!r} is in chat format") for c, error in failed.items())
     assert batched == without_latency(live)
 
 
