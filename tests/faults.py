@@ -26,6 +26,8 @@ Faults (the ``FAULTS`` names):
 ``no_choices``                  forward, then remove ``choices``
 ``out_of_set``                  forward, then make choice ``0`` answer ``" weather"``
 ``reverse_choices``             forward, then reverse the ``choices`` list
+``content_filter``              forward, then withhold choice ``0``: ``finish_reason``
+                                ``content_filter``, text ``""`` (content ``null`` on Chat)
 ==============================  =====================================================
 
 Rules are tried in the order they were added; the first one whose ``match``
@@ -63,6 +65,7 @@ FAULTS = (
     "no_choices",
     "out_of_set",
     "reverse_choices",
+    "content_filter",
 )
 
 #: Response headers a real API sends that must never be written to a cassette.
@@ -258,7 +261,7 @@ _HOP_HEADERS = {
 }
 
 
-_SPOILERS = ("no_logprobs", "no_choices", "out_of_set", "reverse_choices")
+_SPOILERS = ("no_logprobs", "no_choices", "out_of_set", "reverse_choices", "content_filter")
 
 
 def _error_body(message: str, type_: str, code: str | None) -> bytes:
@@ -303,6 +306,13 @@ def spoil(fault: str, answer: Any) -> Any:
             first["text"] = " weather"
     elif fault == "reverse_choices":
         choices.reverse()
+    elif fault == "content_filter" and choices:
+        first = min(choices, key=lambda c: c.get("index", 0))
+        first["finish_reason"], first["logprobs"] = "content_filter", None
+        if isinstance(first.get("message"), dict):
+            first["message"]["content"] = None
+        else:
+            first["text"] = ""
     return answer
 
 
