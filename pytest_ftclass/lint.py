@@ -600,7 +600,7 @@ def check_long_examples(
     rows = [r.line for r in records if count_tokens(r, encoding) > limit]
     if not rows:
         return None
-    message = f"{_lines(len(rows))} longer than {limit} tokens ({encoding.name})"
+    message = f"{_lines(len(rows))} longer than {plural(limit, 'token')} ({encoding.name})"
     return _finding("long-examples", "warning", message, rows)
 
 
@@ -704,7 +704,7 @@ def check_leading_space(records: Sequence[Record]) -> Finding | None:
 def check_few_examples(records: Sequence[Record]) -> Finding | None:
     if len(records) >= MIN_EXAMPLES:
         return None
-    message = f"{len(records)} examples; a fine-tune wants at least {MIN_EXAMPLES}"
+    message = f"{plural(len(records), 'example')}; a fine-tune wants at least {MIN_EXAMPLES}"
     return _finding("few-examples", "warning", message, [], count=len(records))
 
 
@@ -714,8 +714,8 @@ def check_classification(records: Sequence[Record], stop: str) -> Finding | None
     if len(records) < 2 or len(labels) * 2 <= len(records):
         return None
     message = (
-        f"{len(labels)} distinct labels over {len(records)} examples: this does not look like "
-        "classification; class checks skipped"
+        f"{plural(len(labels), 'distinct label')} over {plural(len(records), 'example')}: "
+        "this does not look like classification; class checks skipped"
     )
     return _finding("not-classification", "warning", message, [], count=len(labels))
 
@@ -753,7 +753,10 @@ def check_multi_token_labels(
     if not long:
         return None
     names = ", ".join(f"{label!r} ({n})" for label, (_, n) in list(long.items())[:8])
-    message = f"{len(long)} labels of several tokens: {names}; classes are told by the first token"
+    message = (
+        f"{plural(len(long), 'label')} of several tokens: {names}; "
+        "classes are told by the first token"
+    )
     return _finding("multi-token-labels", "info", message, [v[0] for v in long.values()])
 
 
@@ -763,7 +766,9 @@ def check_small_classes(records: Sequence[Record], stop: str) -> Finding | None:
     if not small:
         return None
     shown = ", ".join(f"{label!r} ({sizes[label]})" for label in small[:8])
-    message = f"{len(small)} classes with fewer than {MIN_CLASS_EXAMPLES} examples: {shown}"
+    message = (
+        f"{plural(len(small), 'class')} with fewer than {MIN_CLASS_EXAMPLES} examples: {shown}"
+    )
     return _finding("small-classes", "warning", message, [first[label] for label in small])
 
 
@@ -777,9 +782,9 @@ def check_imbalance(records: Sequence[Record], stop: str) -> Finding | None:
         return None
     smallest = min(small, key=lambda label: sizes[label])
     message = (
-        f"largest class {largest!r} has {sizes[largest]} examples, {smallest!r} "
+        f"largest class {largest!r} has {plural(sizes[largest], 'example')}, {smallest!r} "
         f"{sizes[smallest]} ({sizes[largest] / sizes[smallest]:.0f}x); "
-        f"{len(small)} classes under 1/{MAX_IMBALANCE:.0f} of the largest"
+        f"{plural(len(small), 'class')} under 1/{MAX_IMBALANCE:.0f} of the largest"
     )
     return _finding("class-imbalance", "warning", message, [first[label] for label in small])
 
@@ -796,7 +801,9 @@ def check_class_coverage(
     findings = []
     untested = [label for label in train_sizes if label not in valid_sizes]
     if untested and valid_sizes:
-        message = f"{len(untested)} training classes never in validation: " + _names(untested)
+        message = (
+            f"{plural(len(untested), 'training class')} never in validation: {_names(untested)}"
+        )
         findings.append(
             _finding(
                 "classes-missing-in-valid",
@@ -807,7 +814,7 @@ def check_class_coverage(
         )
     unseen = [label for label in valid_sizes if label not in train_sizes]
     if unseen and train_sizes:
-        message = f"{len(unseen)} validation classes never trained on: " + _names(unseen)
+        message = f"{plural(len(unseen), 'validation class')} never trained on: {_names(unseen)}"
         findings.append(
             _finding(
                 "classes-missing-in-train",
@@ -1048,12 +1055,23 @@ def _unreadable(findings: Sequence[Finding]) -> bool:
     return any(f.check == "unreadable" for f in findings)
 
 
+def plural(count: int, noun: str) -> str:
+    """``count`` and ``noun``, the noun in the plural unless ``count`` is 1.
+
+    >>> plural(1, "class"), plural(3, "training class"), plural(0, "line"), plural(2, "prefix")
+    ('1 class', '3 training classes', '0 lines', '2 prefixes')
+    """
+    if count == 1:
+        return f"{count} {noun}"
+    return f"{count} {noun}{'es' if noun.endswith(('s', 'x', 'z', 'ch', 'sh')) else 's'}"
+
+
 def _count(n: int, severity: str) -> str:
-    return f"{n} {severity}" if n == 1 or severity == "info" else f"{n} {severity}s"
+    return f"{n} info" if severity == "info" else plural(n, severity)
 
 
 def _lines(n: int) -> str:
-    return f"{n} line" if n == 1 else f"{n} lines"
+    return plural(n, "line")
 
 
 def _names(labels: Sequence[str]) -> str:

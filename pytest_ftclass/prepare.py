@@ -53,6 +53,7 @@ from pytest_ftclass.lint import (
     count_tokens,
     infer_separator,
     infer_stop,
+    plural,
     read_records,
 )
 from pytest_ftclass.tokens import context_limit, encoding_for
@@ -90,14 +91,14 @@ class PrepareResult:
             lines.append("long-examples: not checked (no tokenizer available offline)")
         lines.append(
             f"separator {self.separator!r}, stop sequence {self.stop or '(none)'!r}, "
-            f"limit {self.limit} tokens ({self.encoding or 'not counted'})"
+            f"limit {plural(self.limit, 'token')} ({self.encoding or 'not counted'})"
         )
         for kind, rows, path in (
             ("train", self.train, self.train_path),
             ("valid", self.valid, self.valid_path),
         ):
             where = f" -> {path}" if path is not None else ""
-            lines.append(f"{kind}: {len(rows)} examples{where}")
+            lines.append(f"{kind}: {plural(len(rows), 'example')}{where}")
         return "\n".join(lines)
 
 
@@ -331,4 +332,4 @@ def _describe(check: str, rows: Sequence[int]) -> str:
         "long-examples": "dropped examples over the token limit",
     }.get(check, check)
     shown = ", ".join(map(str, rows[:10])) + (", …" if len(rows) > 10 else "")
-    return f"{what} ({len(rows)}: line{'s' if len(rows) > 1 else ''} {shown})"
+    return f"{what} ({plural(len(rows), 'line')}: {shown})"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -440,3 +441,42 @@ def test_cli_lint_exit_status_and_json(
     assert data["counts"]["error"] == 0 and data["context_limit"] == 16384
     assert main(["lint", str(tmp_path / "nope.jsonl")]) == 1
     assert "unreadable" in capsys.readouterr().out
+
+
+# A count of one followed by a plural noun ("1 classes", "1 training classes").
+ONE_WITH_PLURAL = re.compile(
+    r"(?<![\d.,])1 (?:[a-z]+ )?(?:classes|examples|lines|labels|errors|warnings|tokens)\b"
+)
+
+
+def test_counts_of_one_read_in_the_singular(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train = Writer()
+    for i in range(150):
+        train.add({"prompt": f"Story {i} about the match{SEP}", "completion": " sport"})
+    for i in range(20):
+        train.add({"prompt": f"Story {i} about the chip{SEP}", "completion": " tech"})
+    train.add({"prompt": f"Story about the derby{SEP}", "completion": "sport"})
+    valid = Writer()
+    valid.add({"prompt": f"Held-out story on the cup{SEP}", "completion": " sport"})
+    valid.add({"prompt": f"Held-out story on the vote{SEP}", "completion": " politics"})
+    train_path, valid_path = train.write(tmp_path / "t.jsonl"), valid.write(tmp_path / "v.jsonl")
+    assert main(["lint", str(train_path), "--valid", str(valid_path)]) == 1
+    out = capsys.readouterr().out
+    for wording in (
+        "1 class with fewer than 100 examples: 'tech' (20)",
+        "1 training class never in validation: 'tech'",
+        "1 validation class never trained on: 'politics'",
+        "1 line with a completion that does not start with a space",
+        ": 1 error, ",
+    ):
+        assert wording in out, wording
+    assert not ONE_WITH_PLURAL.search(out), ONE_WITH_PLURAL.findall(out)
+
+    single = Writer()
+    single.add({"prompt": f"Only story{SEP}", "completion": " sport"})
+    assert main(["lint", str(single.write(tmp_path / "single.jsonl"))]) == 0
+    out = capsys.readouterr().out
+    assert "1 example; a fine-tune wants at least 100" in out
+    assert not ONE_WITH_PLURAL.search(out), ONE_WITH_PLURAL.findall(out)

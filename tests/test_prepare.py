@@ -10,7 +10,7 @@ import pytest
 from pytest_ftclass.cli import main
 from pytest_ftclass.lint import FIXED_BY_PREPARE, lint_files
 from pytest_ftclass.prepare import prepare_file, split_stratified
-from tests.test_dataset_lint import SEP, crafted_train
+from tests.test_dataset_lint import ONE_WITH_PLURAL, SEP, crafted_train
 
 
 def read_jsonl(path: Path) -> list[dict[str, object]]:
@@ -96,3 +96,20 @@ def test_cli_prepare(fixable: Path, tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["prepare", str(tmp_path / "missing.jsonl")]) == 2
     assert "cannot read" in capsys.readouterr().err
     assert main(["prepare", str(fixable), "--valid-fraction", "1.5"]) == 2
+
+
+def test_prepare_summary_counts_of_one_read_in_the_singular(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "three.jsonl"
+    rows = [
+        {"prompt": f"Cup final{SEP}", "completion": " sport"},
+        {"prompt": f"Derby day{SEP}", "completion": "sport"},
+        {"prompt": f"New chip{SEP}", "completion": " tech"},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert main(["prepare", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "added a leading space to the completion (1 line: 2)" in out, out
+    assert "valid: 1 example -> " in out and "train: 2 examples -> " in out, out
+    assert not ONE_WITH_PLURAL.search(out), ONE_WITH_PLURAL.findall(out)
