@@ -30,7 +30,9 @@ stopping at the first problem.  Every check is a pure function of parsed
 
 Separator and stop sequence are inferred: the separator is the longest suffix
 that every prompt has, or at least 80 % of them when it is longer than one
-character or whitespace (so ``.`` ending most sentences is no separator); the
+character or whitespace (so ``.`` ending most sentences is no separator), and
+that occurs inside no prompt (so the closing ``"`` of quoted reviews is no
+separator either: :func:`choose_separator` says what ``prepare`` appends); the
 stop sequence likewise over completions, and it has to start with a
 non-alphanumeric character and leave at least two different labels in front of
 it (so ``s`` at the end of ``sports``/``politics`` is no stop sequence).
@@ -52,7 +54,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pytest_ftclass.cases import KNOWN_FIELDS, completion_label
 from pytest_ftclass.tokens import context_limit, encoding_for
@@ -65,6 +67,8 @@ __all__ = [
     "Finding",
     "LintReport",
     "Record",
+    "SeparatorChoice",
+    "choose_separator",
     "format_report",
     "infer_separator",
     "infer_stop",
@@ -72,6 +76,7 @@ __all__ = [
     "lint_case_files",
     "lint_files",
     "read_records",
+    "separator_inside",
 ]
 
 Severity = Literal["error", "warning", "info"]
@@ -101,6 +106,7 @@ FIXED_BY_PREPARE = frozenset(
         "long-examples",
         "no-separator",
         "separator-missing",
+        "separator-in-prompt",
         "stop-missing",
         "leading-space",
     }
@@ -235,7 +241,8 @@ def lint_records(
     limit: int = 4096,
 ) -> list[Finding]:
     """Every single-file check over ``records``; ``role`` picks the training-only ones."""
-    separator = infer_separator(_prompts(records))
+    choice = choose_separator(_prompts(records))
+    separator = choice.current
     stop = infer_stop(_completions(records))
     labelled = [r for r in records if completion_label(r.completion, stop)]
     checks: list[Finding | None] = [
@@ -246,8 +253,8 @@ def lint_records(
         check_duplicates(records),
         check_conflicting_labels(records, separator, stop),
         check_upper_case(records),
-        check_separator(records, separator),
-        check_separator_in_prompt(records, separator),
+        check_separator(records, choice),
+        check_separator_in_prompt(records, choice),
         check_prompt_prefix(records),
         check_completion_prefix(records),
         check_stop(records, stop),
@@ -274,7 +281,8 @@ def lint_pair(
     train: Sequence[Record], valid: Sequence[Record], train_file: str, valid_file: str
 ) -> list[Finding]:
     """Checks comparing a training file with its validation file."""
-    train_sep, valid_sep = infer_separator(_prompts(train)), infer_separator(_prompts(valid))
+    train_sep = choose_separator(_prompts(train)).current
+    valid_sep = choose_separator(_prompts(valid)).current
     train_stop, valid_stop = infer_stop(_completions(train)), infer_stop(_completions(valid))
     findings = [
         replace_file(f, train_file) if f.check == "classes-missing-in-valid" else f
@@ -410,15 +418,83 @@ def _problem_finding(check: str, problems: list[tuple[int, str]]) -> Finding | N
 
 
 def infer_separator(prompts: Sequence[str]) -> str:
-    """The separator the prompts end with, or ``""``.
+    """The separator the prompts end with and that occurs inside none of them, or ``""``.
 
     >>> infer_separator(["a\\n\\n###\\n\\n", "b\\n\\n###\\n\\n", "c.", "d\\n\\n###\\n\\n",
     ...                  "e\\n\\n###\\n\\n", "f\\n\\n###\\n\\n"])
     '\\n\\n###\\n\\n'
     >>> infer_separator(["Goal.", "Shares fell.", "New phone"])
     ''
+    >>> infer_separator(['"Great drug"', '"Awful taste"', '"It works"'])  # '"' is text
+    ''
     """
-    return _dominant_suffix(prompts, alnum_start=False)
+    return _dominant_suffix(prompts, alnum_start=False, unique=True)
+
+
+class SeparatorChoice(NamedTuple):
+    """The separator prompts should end in, and what the data ends them in now.
+
+    ``separator`` occurs inside no prompt (other than at its end).  ``current``
+    is the data's own separator: ``separator`` itself, an ending that also
+    occurs inside prompts and that ``prepare`` replaces, or ``""``.
+    ``ending`` is what most prompts end in even when it is text, such as the
+    closing quote of quoted reviews.
+    """
+
+    separator: str
+    current: str
+    ending: str
+
+
+def choose_separator(prompts: Sequence[str]) -> SeparatorChoice:
+    """The separator for ``prompts``: theirs if it occurs inside none, else ``\\n\\n###\\n\\n``.
+
+    An ending that also occurs inside prompts is no separator.  It counts as
+    the data's separator, which ``prepare`` cuts off before appending the new
+    one, only when it is separator markup: whitespace and ``#=-_>|*~:/<``
+    only, starting with whitespace or longer than one character (`` ->``,
+    ``\\n``, ``###``).  Anything else (a closing quote, ``:``, ``?``, ``.``)
+    is the text's own and stays.  The fallback gets more ``#`` while it occurs
+    inside a prompt.
+
+    >>> choose_separator(['"Great drug"', '"Awful taste"', '"It works"'])
+    SeparatorChoice(separator='\\n\\n###\\n\\n', current='', ending='"')
+    >>> choose_separator(["a -> b ->", "c ->", "d ->"])
+    SeparatorChoice(separator='\\n\\n###\\n\\n', current=' ->', ending=' ->')
+    >>> choose_separator(["x\\n\\n###\\n\\ny", "z"]).separator
+    '\\n\\n####\\n\\n'
+    """
+    found = infer_separator(prompts)
+    if found:
+        return SeparatorChoice(found, found, found)
+    ending = _dominant_suffix(prompts, alnum_start=False, unique=False)
+    current = ending if _is_separator_markup(ending) else ""
+    bodies = [p[: -len(current)] if current and p.endswith(current) else p for p in prompts]
+    hashes = 3
+    while any(separator_inside(body, _hash_separator(hashes)) for body in bodies):
+        hashes += 1
+    return SeparatorChoice(_hash_separator(hashes), current, ending)
+
+
+def separator_inside(prompt: str, separator: str) -> bool:
+    """Whether ``separator`` occurs in ``prompt`` anywhere but at its very end, once appended.
+
+    >>> separator_inside("a -> b ->", " ->"), separator_inside("a ->", " ->")
+    (True, False)
+    >>> separator_inside("ends in \\n\\n###\\n", "\\n\\n###\\n\\n")  # appending would make one
+    True
+    """
+    body = prompt[: -len(separator)] if prompt.endswith(separator) else prompt
+    return separator in body + separator[:-1]
+
+
+def _hash_separator(hashes: int) -> str:
+    return "\n\n" + "#" * hashes + "\n\n"
+
+
+def _is_separator_markup(ending: str) -> bool:
+    markup = all(c.isspace() or c in _SEPARATOR_CHARS for c in ending)
+    return bool(ending) and markup and (ending[0].isspace() or len(ending) > 1)
 
 
 def infer_stop(completions: Sequence[str]) -> str:
@@ -432,7 +508,7 @@ def infer_stop(completions: Sequence[str]) -> str:
     return _dominant_suffix(completions, alnum_start=True)
 
 
-def _dominant_suffix(texts: Sequence[str], *, alnum_start: bool) -> str:
+def _dominant_suffix(texts: Sequence[str], *, alnum_start: bool, unique: bool = False) -> str:
     texts = [t for t in texts if t]
     if len(texts) < 2:
         return ""
@@ -460,8 +536,11 @@ def _dominant_suffix(texts: Sequence[str], *, alnum_start: bool) -> str:
         if not everywhere and len(candidate) == 1 and not candidate.isspace():
             continue
         rests = {t[: -len(candidate)].strip() for t in texts if t.endswith(candidate)}
-        if len(rests - {""}) >= 2:
-            return candidate
+        if len(rests - {""}) < 2:
+            continue
+        if unique and any(separator_inside(t, candidate) for t in texts):
+            continue
+        return candidate
     return ""
 
 
@@ -619,18 +698,23 @@ def check_upper_case(records: Sequence[Record]) -> Finding | None:
     return _finding("upper-case", "warning", message, rows)
 
 
-def check_separator(records: Sequence[Record], separator: str) -> Finding | None:
+def check_separator(records: Sequence[Record], choice: SeparatorChoice) -> Finding | None:
     """A separator ends every prompt, so the model knows where the input stops."""
     prompts = [r for r in records if r.format == "prompt"]
     if len(prompts) < 2:
         return None
+    separator = choice.current
     if not separator:
-        return _finding(
-            "no-separator",
-            "warning",
-            f"prompts end in no common separator; append one such as {DEFAULT_SEPARATOR!r}",
-            [r.line for r in prompts],
-        )
+        if choice.ending:
+            inside = sum(separator_inside(r.prompt, choice.ending) for r in prompts)
+            message = (
+                f"prompts end in {choice.ending!r}, but {plural(inside, 'prompt')} also "
+                f"have it inside: it is text, not a separator; append one such as "
+                f"{choice.separator!r}"
+            )
+        else:
+            message = f"prompts end in no common separator; append one such as {choice.separator!r}"
+        return _finding("no-separator", "warning", message, [r.line for r in prompts])
     rows = [r.line for r in prompts if not r.prompt.endswith(separator)]
     if not rows:
         return None
@@ -638,17 +722,20 @@ def check_separator(records: Sequence[Record], separator: str) -> Finding | None
     return _finding("separator-missing", "warning", message, rows)
 
 
-def check_separator_in_prompt(records: Sequence[Record], separator: str) -> Finding | None:
-    if not separator:
+def check_separator_in_prompt(records: Sequence[Record], choice: SeparatorChoice) -> Finding | None:
+    """The data's separator also inside prompts: it does not mark where the input ends."""
+    separator = choice.current
+    if not separator or separator == choice.separator:
         return None
     rows = [
-        r.line
-        for r in records
-        if r.format == "prompt" and separator in input_text(r, separator).rstrip()
+        r.line for r in records if r.format == "prompt" and separator_inside(r.prompt, separator)
     ]
     if not rows:
         return None
-    message = f"{_lines(len(rows))} with the separator {separator!r} inside the prompt"
+    message = (
+        f"{_lines(len(rows))} with the separator {separator!r} inside the prompt; "
+        f"ftclass prepare replaces it with {choice.separator!r}"
+    )
     return _finding("separator-in-prompt", "warning", message, rows)
 
 
