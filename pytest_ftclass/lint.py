@@ -69,6 +69,7 @@ __all__ = [
     "Record",
     "SeparatorChoice",
     "choose_separator",
+    "classified_text",
     "format_report",
     "infer_separator",
     "infer_stop",
@@ -280,11 +281,13 @@ def lint_records(
 def lint_pair(
     train: Sequence[Record], valid: Sequence[Record], train_file: str, valid_file: str
 ) -> list[Finding]:
-    """Checks comparing a training file with its validation file."""
+    """Checks comparing a training file with its validation file, in the same format or not."""
     train_sep = choose_separator(_prompts(train)).current
     valid_sep = choose_separator(_prompts(valid)).current
     train_stop, valid_stop = infer_stop(_completions(train)), infer_stop(_completions(valid))
-    findings = [
+    mismatch = check_format_mismatch(train, valid)
+    findings = [mismatch] if mismatch is not None else []
+    findings += [
         replace_file(f, train_file) if f.check == "classes-missing-in-valid" else f
         for f in check_class_coverage(train, valid, train_stop, valid_stop)
     ]
@@ -571,6 +574,30 @@ def input_text(record: Record, separator: str = "") -> str:
     return text
 
 
+def classified_text(record: Record, separator: str = "") -> str:
+    """The text a record asks to classify, whatever its format: what leakage compares.
+
+    A prompt without its separator; for chat, the user messages after the
+    request's last assistant message (a system prompt and few-shot turns are
+    instructions every example shares), or every non-assistant message when
+    there is no such user message; the input of an input/label record.
+
+    >>> chat = Record(1, "chat", "", "sport", messages=(
+    ...     {"role": "system", "content": "Classify."}, {"role": "user", "content": "Goal!"},
+    ...     {"role": "assistant", "content": "sport"}))
+    >>> prompt = Record(2, "prompt", "Goal!\\n\\n###\\n\\n", " sport")
+    >>> classified_text(chat), classified_text(prompt, "\\n\\n###\\n\\n")
+    ('Goal!', 'Goal!')
+    """
+    if record.format != "chat":
+        return input_text(record, separator)
+    request = record.messages[:-1]
+    answered = [i for i, m in enumerate(request) if m["role"] == "assistant"]
+    after = request[answered[-1] + 1 :] if answered else request
+    users = [str(m["content"]) for m in after if m["role"] == "user"]
+    return "\n".join(users) if users else record.prompt
+
+
 def count_tokens(record: Record, encoding: Encoding) -> int:
     """Tokens of a whole example (chat: contents plus a few per message for the framing)."""
     if record.format == "chat":
@@ -589,9 +616,9 @@ def label_token_text(record: Record, label: str) -> str:
 def check_mixed_formats(records: Sequence[Record]) -> Finding | None:
     """Chat and prompt/completion lines in one file: fine-tuning takes one format."""
     formats = Counter(r.format for r in records)
-    if len(formats) < 2:
+    main = _main_format(records)
+    if len(formats) < 2 or main is None:
         return None
-    main = max(formats, key=lambda f: (formats[f], f == "prompt"))
     rows = [r.line for r in records if r.format != main]
     return _finding(
         "mixed-formats",
@@ -879,6 +906,37 @@ def check_imbalance(records: Sequence[Record], stop: str) -> Finding | None:
 # -- train/validation checks -----------------------------------------------------------
 
 
+def check_format_mismatch(train: Sequence[Record], valid: Sequence[Record]) -> Finding | None:
+    """A validation file in another format than its training file (rows: validation lines).
+
+    Chat against prompt/completion is an error: a fine-tuning job rejects a
+    validation file in another format than its training file, and a model
+    fine-tuned on one format is not evaluated with the other.  An
+    input/label file on either side is a case file for pytest-ftclass, which
+    no fine-tuning job takes: worth knowing only.
+    """
+    train_format, valid_format = _main_format(train), _main_format(valid)
+    if train_format is None or valid_format is None or train_format == valid_format:
+        return None
+    rows = [r.line for r in valid if r.format != train_format]
+    formats = (
+        f"the validation file is {_format_name(valid_format)}, "
+        f"the training file {_format_name(train_format)}"
+    )
+    if "text" in (train_format, valid_format):
+        message = (
+            f"{formats}: pytest-ftclass evaluates with an input/label file, "
+            "but a fine-tuning job does not take one"
+        )
+        return _finding("format-mismatch", "info", message, rows)
+    message = (
+        f"{formats}: a fine-tuning job validates only with a file in its training file's "
+        "format (prompt/completion for babbage-002 and davinci-002, chat for gpt-4o-mini "
+        "and the other chat models); convert one of the two"
+    )
+    return _finding("format-mismatch", "error", message, rows)
+
+
 def check_class_coverage(
     train: Sequence[Record], valid: Sequence[Record], train_stop: str, valid_stop: str
 ) -> list[Finding]:
@@ -916,20 +974,24 @@ def check_class_coverage(
 def check_leakage(
     train: Sequence[Record], valid: Sequence[Record], train_sep: str, valid_sep: str
 ) -> list[Finding]:
-    """Validation inputs that are in the training file, verbatim or nearly.
+    """Validation inputs that are in the training file, verbatim or nearly, in any format.
 
-    Near: the same text after normalising (case, punctuation, spacing), or a
-    Jaccard similarity of word 3-gram sets of at least 0.9, found with a
-    prefix filter (candidates share one of their rarest 3-grams) and a size
-    filter, so 2,000 x 200 examples take a fraction of a second.  Rows are validation lines.
+    Inputs are compared by :func:`classified_text`, so a chat validation file
+    leaks a prompt/completion training file's prompt when a user message is
+    that prompt without its separator.  Verbatim: the same text but for
+    surrounding whitespace.  Near: the same text after normalising (case,
+    punctuation, spacing), or a Jaccard similarity of word 3-gram sets of at
+    least 0.9, found with a prefix filter (candidates share one of their
+    rarest 3-grams) and a size filter, so 2,000 x 200 examples take a
+    fraction of a second.  Rows are validation lines.
     """
-    train_text = {}
+    train_text: dict[str, int] = {}
     for record in train:
-        train_text.setdefault(input_text(record, train_sep), record.line)
+        train_text.setdefault(classified_text(record, train_sep).strip(), record.line)
     identical, pairs = [], []
     for record in valid:
-        text = input_text(record, valid_sep)
-        if text.strip() and text in train_text:
+        text = classified_text(record, valid_sep).strip()
+        if text and text in train_text:
             identical.append(record.line)
             pairs.append((record.line, train_text[text]))
     findings = []
@@ -938,8 +1000,8 @@ def check_leakage(
         findings.append(_finding("leakage-identical", "error", message, identical))
     exact = set(identical)
     near = _near_duplicates(
-        [(r.line, input_text(r, train_sep)) for r in train],
-        [(r.line, input_text(r, valid_sep)) for r in valid if r.line not in exact],
+        [(r.line, classified_text(r, train_sep)) for r in train],
+        [(r.line, classified_text(r, valid_sep)) for r in valid if r.line not in exact],
     )
     if near:
         message = (
@@ -1176,6 +1238,14 @@ def _token_repr(token: bytes) -> str:
         return repr(token.decode("utf-8"))
     except UnicodeDecodeError:
         return repr(token)
+
+
+def _main_format(records: Sequence[Record]) -> Format | None:
+    """The format most records are in (prompt/completion on a tie), or None for no records."""
+    formats = Counter(r.format for r in records)
+    if not formats:
+        return None
+    return max(formats, key=lambda f: (formats[f], f == "prompt"))
 
 
 def _format_name(fmt: str) -> str:

@@ -480,3 +480,88 @@ def test_counts_of_one_read_in_the_singular(
     out = capsys.readouterr().out
     assert "1 example; a fine-tune wants at least 100" in out
     assert not ONE_WITH_PLURAL.search(out), ONE_WITH_PLURAL.findall(out)
+
+
+# -- a validation file in another format than the training file ----------------------
+
+SENTIMENTS = ["positive", "neutral", "negative"]
+
+
+def review_text(i: int) -> str:
+    sentiment = SENTIMENTS[i % 3]
+    return f"Review {i}: the drug left me feeling {sentiment} after week {i // 3}"
+
+
+def valid_line(text: str, label: str, fmt: str) -> dict[str, Any]:
+    """One validation example in ``fmt``; the text the model classifies is ``text``."""
+    if fmt == "prompt":
+        return {"prompt": text + SEP, "completion": " " + label}
+    if fmt == "input/label":
+        return {"input": text, "label": label}
+    shots = []
+    if fmt == "chat with few shots":
+        shots = [
+            {"role": "user", "content": "Review 0: worked wonders"},
+            {"role": "assistant", "content": "positive"},
+        ]
+    system = {"role": "system", "content": "Classify the drug review's sentiment."}
+    answer = {"role": "assistant", "content": label}
+    return {"messages": [system, *shots, {"role": "user", "content": text}, answer]}
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mismatch"),
+    [
+        ("prompt", None),
+        ("chat", "error"),
+        ("chat with few shots", "error"),
+        ("input/label", "info"),
+    ],
+)
+def test_leakage_and_format_mismatch_across_formats(
+    fmt: str, mismatch: str | None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train = Writer()
+    for i in range(300):
+        train.add({"prompt": review_text(i) + SEP, "completion": " " + SENTIMENTS[i % 3]})
+    valid = Writer()
+    for i in range(300, 330):
+        valid.add(valid_line(review_text(i), SENTIMENTS[i % 3], fmt))
+    valid.add(valid_line(review_text(7), SENTIMENTS[7 % 3], fmt), "verbatim")
+    near = review_text(11).upper().replace(":", " -") + "!"
+    valid.add(valid_line(near, SENTIMENTS[11 % 3], fmt), "near")
+    train_path, valid_path = train.write(tmp_path / "t.jsonl"), valid.write(tmp_path / "v.jsonl")
+
+    status = main(["lint", str(train_path), "--valid", str(valid_path), "--json"])
+    found = {f["check"]: f for f in json.loads(capsys.readouterr().out)["findings"]}
+    assert found["leakage-identical"]["rows"] == valid.marks["verbatim"]
+    assert "training line 8" in found["leakage-identical"]["message"]
+    assert found["leakage-near-duplicate"]["rows"] == valid.marks["near"]
+    assert status == 1  # the verbatim leak is an error in every format
+    if mismatch is None:
+        assert "format-mismatch" not in found
+    else:
+        finding = found["format-mismatch"]
+        assert (finding["severity"], finding["count"]) == (mismatch, 32)
+        assert finding["file"] == str(valid_path)
+        assert "prompt/completion" in finding["message"]
+    if mismatch == "error":
+        assert "babbage-002" in found["format-mismatch"]["message"]
+
+
+def test_chat_training_file_against_prompt_validation_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train = Writer()
+    for i in range(300):
+        train.add(valid_line(review_text(i), SENTIMENTS[i % 3], "chat"))
+    valid = Writer()
+    for i in range(300, 320):
+        valid.add(valid_line(review_text(i), SENTIMENTS[i % 3], "prompt"))
+    valid.add(valid_line(review_text(4), SENTIMENTS[4 % 3], "prompt"), "verbatim")
+    train_path, valid_path = train.write(tmp_path / "t.jsonl"), valid.write(tmp_path / "v.jsonl")
+    assert main(["lint", str(train_path), "--valid", str(valid_path)]) == 1
+    out = capsys.readouterr().out
+    assert "error: format-mismatch: v.jsonl: the validation file is prompt/completion, " in out
+    assert "the training file chat" in out
+    assert "1 line with a training input verbatim (line 21 ~ training line 5)" in out
