@@ -17,16 +17,18 @@ stopping at the first problem.  Every check is a pure function of parsed
 :class:`Record` objects returning at most one :class:`Finding`; severities:
 
 - ``error``: the fine-tune or its evaluation will not work (bad JSON, missing
-  or empty completions, two formats in one file, classes whose first tokens
+  or empty completions, two formats in one file, a chat validation file for a
+  prompt/completion training file or the reverse, classes whose first tokens
   collide, validation classes never trained on, validation text copied from
   the training file);
 - ``warning``: it will work worse than it could (most of these ``ftclass
-  prepare`` fixes: missing separator, missing leading space, inconsistent
-  stop sequence, duplicates, unknown fields, examples over the context limit;
-  the data ones it cannot: small or imbalanced classes, near-duplicate
-  leakage, upper-case text);
+  prepare`` fixes: missing separator or one found inside prompts, missing
+  leading space, inconsistent stop sequence, duplicates, unknown fields,
+  examples over the context limit; the data ones it cannot: small or
+  imbalanced classes, near-duplicate leakage, upper-case text);
 - ``info``: worth knowing (labels of several tokens, a common prompt prefix,
-  the stop sequence to evaluate with, checks skipped).
+  the stop sequence to evaluate with, an input/label case file beside a
+  fine-tuning file, checks skipped).
 
 Separator and stop sequence are inferred: the separator is the longest suffix
 that every prompt has, or at least 80 % of them when it is longer than one
