@@ -737,8 +737,8 @@ def check_separator(records: Sequence[Record], choice: SeparatorChoice) -> Findi
         if choice.ending:
             inside = sum(separator_inside(r.prompt, choice.ending) for r in prompts)
             message = (
-                f"prompts end in {choice.ending!r}, but {plural(inside, 'prompt')} also "
-                f"have it inside: it is text, not a separator; append one such as "
+                f"prompts end in {choice.ending!r}, but it also occurs inside "
+                f"{plural(inside, 'prompt')}: it is text, not a separator; append one such as "
                 f"{choice.separator!r}"
             )
         else:

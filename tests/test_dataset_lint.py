@@ -445,7 +445,7 @@ def test_cli_lint_exit_status_and_json(
 
 # A count of one followed by a plural noun ("1 classes", "1 training classes").
 ONE_WITH_PLURAL = re.compile(
-    r"(?<![\d.,])1 (?:[a-z]+ )?(?:classes|examples|lines|labels|errors|warnings|tokens)\b"
+    r"(?<![\d.,])1 (?:[a-z]+ )?(?:classes|examples|lines|labels|prompts|errors|warnings|tokens)\b"
 )
 
 
@@ -479,6 +479,15 @@ def test_counts_of_one_read_in_the_singular(
     assert main(["lint", str(single.write(tmp_path / "single.jsonl"))]) == 0
     out = capsys.readouterr().out
     assert "1 example; a fine-tune wants at least 100" in out
+    assert not ONE_WITH_PLURAL.search(out), ONE_WITH_PLURAL.findall(out)
+
+    colons = Writer()
+    for i in range(10):
+        colons.add({"prompt": f"Story {i}:", "completion": [" sport", " tech"][i % 2]})
+    colons.add({"prompt": "Note: one more story:", "completion": " sport"})
+    main(["lint", str(colons.write(tmp_path / "colons.jsonl"))])
+    out = capsys.readouterr().out
+    assert "prompts end in ':', but it also occurs inside 1 prompt: it is text" in out
     assert not ONE_WITH_PLURAL.search(out), ONE_WITH_PLURAL.findall(out)
 
 
