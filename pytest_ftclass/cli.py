@@ -217,8 +217,8 @@ def _add_prepare(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     prepare.add_argument("--seed", type=int, default=0, help="seed of the split (default: 0)")
     prepare.add_argument(
         "--separator",
-        help="prompt separator, \\n escapes allowed (default: the one most prompts end in, "
-        "else \\n\\n###\\n\\n)",
+        help="prompt separator, \\n escapes allowed (default: the one most prompts end in "
+        "if it occurs inside none of them, else \\n\\n###\\n\\n)",
     )
     prepare.add_argument(
         "--max-tokens", type=int, metavar="N", help="drop longer examples (default: the model's)"
