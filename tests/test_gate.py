@@ -133,7 +133,7 @@ def test_errors_within_and_over_budget(pytester: pytest.Pytester, server) -> Non
     path = write_jsonl(pytester.path / "valid.cases.jsonl", lines[:6])
     model = [f"--ft-model={GOOD}", "--ft-batch-size=1"]
     pytester.runpytest(*model, f"--ft-base-url={server.base_url}", "--ft-record-mode=once")
-    write_jsonl(path, lines[:6] + [lines[6], lines[7], lines[8]])
+    write_jsonl(path, lines[:9])
     within = pytester.runpytest(*model, "--ft-max-errors=3")
     within.assert_outcomes(passed=6, errors=3)
     assert within.ret == pytest.ExitCode.OK
@@ -154,7 +154,8 @@ def test_a_budget_never_passes_a_run_where_every_case_errored(pytester: pytest.P
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(
         [
-            "*FAIL cases scored = 0 (needs >= 1) [[]run]: no case was scored: all 3 asked ended in errors*"
+            "*FAIL cases scored = 0 (needs >= 1) [[]run]: "
+            "no case was scored: all 3 asked ended in errors*"
         ]
     )
     assert report(pytester)["gate"]["passed"] is False
