@@ -38,6 +38,8 @@ RESULT = pytest.StashKey[dict]()
 SHARED_DIR = "ftclass_shared_dir"
 #: The ``workeroutput`` entry where a pytest-xdist worker sends its selection counts.
 SELECTION = "ftclass_selection"
+#: The ``workeroutput`` entry of a usage error found after collection on a worker.
+USAGE_ERROR = "ftclass_usage_error"
 
 
 class PredictionError(pytest.fail.Exception):
@@ -320,9 +322,11 @@ class XdistHooks:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        selection = getattr(node, "workeroutput", {}).get(SELECTION)
-        if selection is not None and self.collector.selection is None:
-            self.collector.selection = selection
+        output = getattr(node, "workeroutput", {})
+        if output.get(SELECTION) is not None and self.collector.selection is None:
+            self.collector.selection = output[SELECTION]
+        if output.get(USAGE_ERROR):
+            self.collector.usage_error = output[USAGE_ERROR]
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self.directory is not None:
@@ -345,9 +349,18 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         collector.metrics_helper.close()
 
 
+@pytest.hookimpl(tryfirst=True)  # a worker that must not run anything says so before xdist
 def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
     state: RunState = config.stash[STATE]
+    problem = gate_label_problem(state)
+    if problem and hasattr(config, "workerinput"):
+        # a worker cannot stop the run with a usage error: it runs nothing and tells the controller
+        session.items.clear()
+        config.workeroutput[USAGE_ERROR] = problem  # type: ignore[attr-defined]
+        return
+    if problem:
+        raise pytest.UsageError(problem)
     selection = state.selection(session.items)
     collector = config.stash.get(COLLECTOR, None)
     if collector is not None:
@@ -355,7 +368,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         collector.prepare_metrics(sum(item_case(item) is not None for item in session.items))
     else:
         config.workeroutput[SELECTION] = selection  # type: ignore[attr-defined]
-    check_gate_labels(state)
     if not state.settings.lint or not state.source_paths:
         return
     if hasattr(config, "workerinput"):
@@ -375,15 +387,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         )
 
 
-def check_gate_labels(state: RunState) -> None:
-    """A gate bound on a class no case file has (``recall[neutrl]``) is a usage error now."""
+def gate_label_problem(state: RunState) -> str | None:
+    """A gate bound on a class no case has (``recall[neutrl]``): a usage error before asking."""
     from .gate import unknown_labels
 
     labels = {case.label for cases in state.sources.values() for case in cases}
     settings = state.settings
     problem = unknown_labels([*settings.min, *settings.max, *settings.max_drop], labels)
-    if problem:
-        raise pytest.UsageError(f"pytest-ftclass: {problem}")
+    return f"pytest-ftclass: {problem}" if problem else None
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

@@ -42,6 +42,8 @@ class ReportCollector:
         #: How much of the suite the items select (set after collection, see ``plugin``).
         self.selection: dict[str, Any] | None = None
         self.write_error: str | None = None
+        #: A usage error a pytest-xdist worker found after collection (it ran nothing).
+        self.usage_error: str | None = None
         self._gate: Any = None  # the GateConfig, built once
 
     def prepare_metrics(self, n_cases: int) -> None:
@@ -65,6 +67,9 @@ class ReportCollector:
     @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+        if self.usage_error is not None:
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+            return
         if exitstatus == pytest.ExitCode.USAGE_ERROR:
             return
         if not self.results and not self._gate_config().configured:
@@ -269,6 +274,8 @@ class ReportCollector:
         }
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.usage_error is not None:
+            terminalreporter.write_line(f"ERROR: {self.usage_error}", red=True)
         if self.report is None:
             return
         from .report import summary_lines

@@ -533,3 +533,19 @@ def test_a_chat_file_on_a_completions_model_errors_case_by_case(
     for case_id, case in by_id(read_report(pytester)).items():
         assert case["error"].startswith(f"case {case_id!r} is in chat format")
     assert server.requests == []
+
+
+def test_an_unknown_label_under_xdist_is_a_usage_error_and_nothing_is_asked(
+    pytester: pytest.Pytester, server: Any
+) -> None:
+    pytest.importorskip("xdist")
+    cases_file(pytester, per_class=1)
+    result = pytester.runpytest(
+        f"--ft-model={GOOD}", *record(server), "--ft-min", "recall[golf]=0.5", "-n", "2"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stdout.fnmatch_lines(
+        ["ERROR: pytest-ftclass: recall[[]golf]: no case has the label 'golf' (labels: *)"]
+    )
+    assert "INTERNALERROR" not in result.stdout.str()
+    assert server.requests == []
