@@ -333,7 +333,13 @@ def test_files_and_batches_are_openai_shaped(reference_server: Any) -> None:
         )
     assert bad.value.body["param"] == "endpoint"  # type: ignore[index]
     with pytest.raises(openai.BadRequestError):
-        api.files.create(file=("x.jsonl", data, "application/jsonl"), purpose="fine-tune")
+        api.files.create(file=("x.jsonl", data, "application/jsonl"), purpose="assistants")
+    tuning = api.files.create(file=("x.jsonl", data, "application/jsonl"), purpose="fine-tune")
+    with pytest.raises(openai.BadRequestError) as wrong_purpose:  # not a batch file
+        api.batches.create(
+            input_file_id=tuning.id, endpoint="/v1/completions", completion_window="24h"
+        )
+    assert wrong_purpose.value.param == "input_file_id"
 
 
 def test_a_malformed_input_file_fails_the_batch(reference_server: Any) -> None:

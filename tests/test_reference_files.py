@@ -45,7 +45,9 @@ FILE_NAMES = st.text(
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(data=st.binary(max_size=2000), name=FILE_NAMES, purpose=st.sampled_from(["batch"]))
+@given(
+    data=st.binary(max_size=2000), name=FILE_NAMES, purpose=st.sampled_from(["batch", "fine-tune"])
+)
 def test_any_upload_round_trips(
     client: openai.OpenAI, data: bytes, name: str, purpose: str
 ) -> None:

@@ -3,12 +3,12 @@
 ``POST /v1/files`` (multipart: ``purpose``, ``file``) keeps an upload and answers
 a File object, ``GET /v1/files/{id}`` answers it again and ``GET
 /v1/files/{id}/content`` answers its bytes.  The server's own outputs (batch
-results) are kept with :meth:`FileStore.add`:
+results, fine-tuning result files) are kept with :meth:`FileStore.add`:
 
 >>> store = FileStore()
->>> kept = store.add("batch_output", "out.jsonl", b"{}\\n")
+>>> kept = store.add("fine-tune-results", "step_metrics.csv", b"c3RlcA==")
 >>> store.describe(kept.id)["purpose"], store.content(kept.id)
-('batch_output', b'{}\\n')
+('fine-tune-results', b'c3RlcA==')
 
 Uploads are read with the standard library's ``email`` parser, not with the
 client's multipart code: a server and a client sharing one parser would hide
@@ -17,8 +17,6 @@ each other's bugs.
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import threading
 import time
 from dataclasses import dataclass
@@ -29,7 +27,7 @@ from pytest_ftclass.reference.wire import ApiError, StableIds
 __all__ = ["UPLOAD_PURPOSES", "FileStore", "FormField", "StoredFile", "read_form"]
 
 #: what ``POST /v1/files`` accepts as ``purpose``
-UPLOAD_PURPOSES = ("batch",)
+UPLOAD_PURPOSES = ("batch", "fine-tune")
 
 
 @dataclass(frozen=True)
@@ -64,7 +62,7 @@ class FileStore:
         self._lock = threading.Lock()
 
     def upload(self, raw: bytes, content_type: str) -> dict[str, Any]:
-        """``POST /v1/files``: keep a ``batch`` upload."""
+        """``POST /v1/files``: keep a ``batch`` or ``fine-tune`` upload."""
         try:
             fields = read_form(raw, content_type)
         except ValueError:
@@ -131,6 +129,9 @@ def read_form(body: bytes, content_type: str) -> dict[str, FormField]:
     >>> form["purpose"].data, form["file"].filename, form["file"].data
     (b'batch', 'a.jsonl', b'{}\\r\\n')
     """
+    import email.parser
+    import email.policy
+
     head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
     if message.get_content_type() != "multipart/form-data" or not message.is_multipart():

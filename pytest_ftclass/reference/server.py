@@ -4,9 +4,11 @@ A stdlib ``ThreadingHTTPServer`` in a daemon thread answers ``POST
 /v1/completions``, ``POST /v1/chat/completions``, ``GET /v1/models`` and ``GET
 /v1/models/{id}`` with the shapes the real API uses, so the official ``openai``
 client (and anything recorded through it) cannot tell the difference.  The
-server also keeps files (:mod:`~pytest_ftclass.reference.files`) and runs batches
-(:mod:`~pytest_ftclass.reference.batches`); it owns one store of each
-(``server.files``, ``server.batches``) and its handlers reach them through it:
+server also keeps files (:mod:`~pytest_ftclass.reference.files`), runs batches
+(:mod:`~pytest_ftclass.reference.batches`) and fine-tuning jobs
+(:mod:`~pytest_ftclass.reference.fine_tuning`); it owns one store of each
+(``server.files``, ``server.batches``, ``server.fine_tuning``) and its handlers
+reach them through it:
 
 >>> from pytest_ftclass.cases import load_cases
 >>> from pytest_ftclass.reference import ReferenceClassifier, ReferenceServer
@@ -50,7 +52,8 @@ and the key may come in an ``api-key`` header.
 
 ``resolve`` maps a model id to its classifier and raises ``KeyError`` for an
 unknown one (a 404 ``model_not_found``); a ``Mapping`` works as is and lets
-``GET /v1/models`` list its ids.
+``GET /v1/models`` list its ids.  The models fine-tuned on the server (final
+and checkpoints) come first: they answer, and are listed, once they exist.
 With ``api_key`` set, a request whose ``Authorization: Bearer`` header differs
 gets a 401.  The request log (:attr:`ReferenceServer.requests`) records method,
 path, model, number of prompts or messages and status, never prompt text or
@@ -74,6 +77,7 @@ from urllib.parse import parse_qsl, unquote
 from pytest_ftclass.reference.batches import BatchStore
 from pytest_ftclass.reference.classifier import ReferenceClassifier
 from pytest_ftclass.reference.files import FileStore
+from pytest_ftclass.reference.fine_tuning import ORGANIZATION, FineTuningJobs
 from pytest_ftclass.reference.wire import (
     ApiError,
     StableIds,
@@ -151,9 +155,12 @@ class ReferenceServer:
         self._lock = threading.Lock()
         self._httpd: QuietHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        #: fine-tuned models (final and checkpoints): id -> (classifier, created_at)
+        self._tuned: dict[str, tuple[ReferenceClassifier, int]] = {}
         ids = StableIds()
         self.files = FileStore(ids)
         self.batches = BatchStore(self.files, self._answer_line)
+        self.fine_tuning = FineTuningJobs(self.files, self._publish)
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -174,10 +181,12 @@ class ReferenceServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving and close open keep-alive connections.  Safe to call twice."""
+        """Stop serving, close open keep-alive connections, end unfinished fine-tuning jobs
+        (``failed``).  Safe to call twice."""
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
+        self.fine_tuning.close()
         httpd.shutdown()
         httpd.close_connections()
         httpd.server_close()
@@ -241,10 +250,19 @@ class ReferenceServer:
             return True
         return authorization == f"Bearer {self.api_key}" or api_key_header == self.api_key
 
+    def _publish(self, model_id: str, model: ReferenceClassifier, created_at: int) -> None:
+        """Make a fine-tuned model (or checkpoint) answer as ``model_id``."""
+        with self._lock:
+            self._tuned[model_id] = (model, created_at)
+
     def _model(self, body: dict[str, Any]) -> tuple[str, ReferenceClassifier]:
         model_id = body.get("model")
         if not isinstance(model_id, str) or not model_id:
             raise missing("model") if model_id is None else invalid("model", "a string")
+        with self._lock:
+            tuned = self._tuned.get(model_id)
+        if tuned is not None:
+            return model_id, tuned[0]
         try:
             return model_id, self._resolve(model_id)
         except KeyError as err:
@@ -370,12 +388,22 @@ class ReferenceServer:
         }
 
     def models(self) -> dict[str, Any]:
-        """The body of ``GET /v1/models``."""
-        return {"object": "list", "data": [_model_object(m) for m in self._list_models()]}
+        """The body of ``GET /v1/models``: the served models, then the fine-tuned ones."""
+        with self._lock:
+            tuned = [
+                _model_object(m, created, f"org-{ORGANIZATION}")
+                for m, (_, created) in self._tuned.items()
+            ]
+        served = [_model_object(m) for m in self._list_models()]
+        return {"object": "list", "data": served + tuned}
 
     def model(self, model_id: str) -> dict[str, Any]:
         """The body of ``GET /v1/models/{model_id}``."""
         self._model({"model": model_id})
+        with self._lock:
+            tuned = self._tuned.get(model_id)
+        if tuned is not None:
+            return _model_object(model_id, tuned[1], f"org-{ORGANIZATION}")
         return _model_object(model_id)
 
     def _answer_line(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -404,6 +432,18 @@ class ReferenceServer:
                 return self.batches.create(parse_json_object(raw))
             case "GET", ["v1", "batches", batch_id]:
                 return self.batches.retrieve(batch_id)
+            case "POST", ["v1", "fine_tuning", "jobs"]:
+                return self.fine_tuning.create(parse_json_object(raw))
+            case "GET", ["v1", "fine_tuning", "jobs"]:
+                return self.fine_tuning.list_jobs(query)
+            case "GET", ["v1", "fine_tuning", "jobs", job_id]:
+                return self.fine_tuning.retrieve(job_id)
+            case "POST", ["v1", "fine_tuning", "jobs", job_id, "cancel"]:
+                return self.fine_tuning.cancel(job_id)
+            case "GET", ["v1", "fine_tuning", "jobs", job_id, "events"]:
+                return self.fine_tuning.events(job_id, query)
+            case "GET", ["v1", "fine_tuning", "jobs", job_id, "checkpoints"]:
+                return self.fine_tuning.checkpoints(job_id, query)
         raise ApiError(404, f"Invalid URL ({method} {path})")
 
 
@@ -516,7 +556,7 @@ class _Handler(TrackedHandler):
                     messages = body.get("messages")
                     inputs = len(messages) if isinstance(messages, list) else 0
                     answer = owner.chat_completions(body)
-            else:  # files, batches, models
+            else:  # files, batches, fine-tuning, models
                 if method == "GET" and path.startswith("/v1/models/") and path.count("/") == 3:
                     model = unquote(path.rsplit("/", 1)[1])
                 query = dict(parse_qsl(query_string))
