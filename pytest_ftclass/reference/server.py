@@ -181,8 +181,10 @@ class ReferenceServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving, close open keep-alive connections, end unfinished fine-tuning jobs
-        (``failed``).  Safe to call twice."""
+        """Stop serving and close keep-alive connections; unfinished fine-tuning jobs fail.
+
+        Safe to call twice.
+        """
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
