@@ -84,6 +84,7 @@ from .predict import (
     pages_of,
     redacting,
     shape_options,
+    split_unaskable,
 )
 from .recording import DIGEST_PREFIX
 from .results import Prediction
@@ -161,11 +162,11 @@ def batch_lines(
     >>> [line.case_ids for line in lines], failed
     ([('c0', 'c1'), ('c2',)], {})
     """
+    source = list(source_cases) if source_cases is not None else list(cases)
+    cases, source, failed = split_unaskable(list(cases), source, endpoint)
     wanted = {case.id for case in cases}
     lines: list[BatchLine] = []
-    failed: dict[str, Prediction] = {}
     if endpoint == "completions":
-        source = list(source_cases) if source_cases is not None else list(cases)
         placed = {case.id for case in source if case.id in wanted}
         pages = [
             [c for c in page if c.id in wanted] for page in pages_of(source, options.batch_size)

@@ -217,8 +217,8 @@ def _add_prepare(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     prepare.add_argument("--seed", type=int, default=0, help="seed of the split (default: 0)")
     prepare.add_argument(
         "--separator",
-        help="prompt separator, \\n escapes allowed (default: the one most prompts end in, "
-        "else \\n\\n###\\n\\n)",
+        help="prompt separator, \\n escapes allowed (default: the one most prompts end in "
+        "if it occurs inside none of them, else \\n\\n###\\n\\n)",
     )
     prepare.add_argument(
         "--max-tokens", type=int, metavar="N", help="drop longer examples (default: the model's)"
@@ -285,11 +285,12 @@ def _compare(args: argparse.Namespace) -> int:
     for path in write_comparison(comparison, out):
         print(f"written: {path}")
     if args.gate:
+        from .significance import PairedComparison
+
         worse = [
             s["source"]
             for s in comparison["sources"]
-            if s["paired"]["a_only"] > s["paired"]["b_only"]
-            and s["paired"]["p_b_worse"] < args.significance
+            if PairedComparison.from_dict(s["paired"]).b_significantly_worse(args.significance)
         ]
         if worse:
             print(f"B is significantly worse on: {', '.join(worse)}", file=sys.stderr)

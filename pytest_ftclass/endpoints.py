@@ -39,6 +39,8 @@ CONSTRAIN_BIAS = 100
 
 #: Base models served on the legacy Completions endpoint (and their ``ft:`` fine-tunes).
 COMPLETIONS_MODELS = ("babbage-002", "davinci-002", "gpt-3.5-turbo-instruct", "text-")
+#: Model families served on Chat Completions (checked after :data:`COMPLETIONS_MODELS`).
+CHAT_MODELS = ("gpt-", "chatgpt-", "o1", "o3", "o4")
 
 LOCAL_MODEL = "local"
 
@@ -83,15 +85,23 @@ def parse_local_model(model: str) -> tuple[str | None, float]:
 def infer_endpoint(model: str, configured: str = "auto", case_format: str = "prompt") -> Endpoint:
     """Which endpoint to ask ``model`` through.
 
-    An explicit ``configured`` endpoint wins.  The local reference model serves
-    both, so it follows the case format; other models follow their base model.
+    An explicit ``configured`` endpoint wins.  Otherwise a model id OpenAI's
+    families name decides (``babbage-002`` → Completions, ``gpt-4o-mini`` →
+    Chat, and their ``ft:`` fine-tunes); any other id (the local reference
+    model, a model on a compatible server) follows the case's format, so one
+    suite can hold prompt/completion files and chat files for the same model.
+
+    >>> infer_endpoint("my-model", case_format="prompt"), infer_endpoint("my-model", "auto", "chat")
+    ('completions', 'chat')
     """
     if configured in ("completions", "chat"):
         return configured  # type: ignore[return-value]
-    if is_local_model(model):
-        return "chat" if case_format == "chat" else "completions"
     name = base_model(model)
-    return "completions" if name.startswith(COMPLETIONS_MODELS) else "chat"
+    if name.startswith(COMPLETIONS_MODELS):
+        return "completions"
+    if name.startswith(CHAT_MODELS):
+        return "chat"
+    return "chat" if case_format == "chat" else "completions"
 
 
 def with_separator(prompt: str, separator: str) -> str:
@@ -290,11 +300,15 @@ def parse_completions(
                 Prediction.failed(f"malformed response: {problem} for prompt {index}")
             )
             continue
+        finish_reason = choice.get("finish_reason")
+        filtered = _filtered(finish_reason)
+        if filtered is not None:
+            predictions.append(filtered)
+            continue
         text = choice.get("text")
         if not isinstance(text, str):
             predictions.append(Prediction.failed("malformed response: choice has no 'text'"))
             continue
-        finish_reason = choice.get("finish_reason")
         predictions.append(
             Prediction(
                 label=normalise_label(
@@ -306,7 +320,7 @@ def parse_completions(
                 ),
                 logprobs=class_logprobs(_completion_alternatives(choice.get("logprobs")), labels),
                 raw_text=text,
-                finish_reason=finish_reason if isinstance(finish_reason, str) else None,
+                finish_reason=_text_or_none(finish_reason),
                 usage=usages[index],
             )
         )
@@ -321,14 +335,19 @@ def parse_chat(
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
         return Prediction.failed("malformed response: no 'choices'")
     choice = choices[0]
+    finish_reason = choice.get("finish_reason")
+    filtered = _filtered(finish_reason)
+    if filtered is not None:
+        return filtered
     message = choice.get("message")
+    refusal = message.get("refusal") if isinstance(message, Mapping) else None
+    if isinstance(refusal, str) and refusal:
+        return Prediction.failed(
+            "the model refused to answer (refusal)", finish_reason=_text_or_none(finish_reason)
+        )
     content = message.get("content") if isinstance(message, Mapping) else None
     if not isinstance(content, str):
-        refusal = message.get("refusal") if isinstance(message, Mapping) else None
-        if isinstance(refusal, str) and refusal:
-            return Prediction.failed("the model refused to answer")
         return Prediction.failed("malformed response: message has no text 'content'")
-    finish_reason = choice.get("finish_reason")
     usages = split_usage(body.get("usage"), 1)
     return Prediction(
         label=normalise_label(
@@ -340,9 +359,29 @@ def parse_chat(
         ),
         logprobs=class_logprobs(_chat_alternatives(choice.get("logprobs")), labels),
         raw_text=content,
-        finish_reason=finish_reason if isinstance(finish_reason, str) else None,
+        finish_reason=_text_or_none(finish_reason),
         usage=usages[0],
     )
+
+
+def _filtered(finish_reason: Any) -> Prediction | None:
+    """The error of an answer cut by the provider's content filter, else ``None``.
+
+    >>> _filtered("content_filter").error
+    'the answer was withheld by the content filter (finish_reason content_filter)'
+    >>> _filtered("stop") is None
+    True
+    """
+    if finish_reason != "content_filter":
+        return None
+    return Prediction.failed(
+        "the answer was withheld by the content filter (finish_reason content_filter)",
+        finish_reason="content_filter",
+    )
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def normalise_label(

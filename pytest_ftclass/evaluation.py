@@ -408,6 +408,7 @@ class Evaluation:
                     saving = _SavePoints(cassette, publish, self._first_window)
                 predictions = predict(
                     pending,
+                    replayed=self._replayed_rule(cassette),
                     model=group.model,
                     endpoint=group.endpoint,
                     labels=group.labels,
@@ -427,6 +428,15 @@ class Evaluation:
         for case in pending:
             predictions.setdefault(case.id, Prediction.failed("no prediction was returned"))
         return predictions
+
+    def _replayed_rule(self, cassette: Any) -> Callable[[str, dict[str, Any]], bool] | None:
+        """How :func:`predict` tells a replayed answer from a live one in this record mode."""
+        mode = self.recorder.record_mode
+        if mode == "none":
+            return lambda _url, _body: True
+        if mode == "all":
+            return None
+        return lambda url, body: self.recorder.can_replay(cassette, url, body)
 
     def _predict_batch(
         self,
@@ -509,10 +519,9 @@ class Evaluation:
         )
 
     def base_url_for(self, model: str) -> str | None:
-        if self.settings.base_url:
-            return self.settings.base_url
+        """Where ``model`` is asked: ``local…`` models in-process, others at ``ft_base_url``."""
         if not is_local_model(model):
-            return None
+            return self.settings.base_url
         if self.recorder.replay_only:
             return UNUSED_BASE_URL
         self._resolve_local(model)  # trains it now, or raises KeyError saying why it can't
@@ -590,4 +599,6 @@ def case_result(
         error=prediction.error,
         outcome=outcome,
         logprobs_approximate=prediction.logprobs_approximate,
+        finish_reason=prediction.finish_reason,
+        replayed=prediction.replayed,
     )

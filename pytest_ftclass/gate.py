@@ -5,7 +5,8 @@ model) or for the whole run:
 
 - ``--ft-min accuracy=0.95``, ``--ft-min "recall[spam]=0.98"``: a metric must be
   at least the bound; ``--ft-max log_loss=0.3`` at most;
-- critical cases: every case marked critical must be predicted right;
+- critical cases: every case marked critical must be predicted right (a
+  critical case that errored counts as an error, not a misprediction);
 - ``--ft-max-errors N``: at most N API or parse errors (0 when a gate is set);
 - ``--ft-baseline OLD.json --ft-max-drop accuracy=0.01``: a metric may fall at
   most that far below the baseline run's value for the same case source; with
@@ -15,8 +16,11 @@ model) or for the whole run:
 - ``--ft-compare B --ft-gate-compare``: fail when B is significantly worse than
   the main model on the same cases (same test and level, 0.05 by default).
 
-Thresholds and drops apply to every task except those of the model named by
-``--ft-compare``.
+The gate fails closed.  Once any criterion is set (not only critical cases), it
+also fails when no case was scored, when the run asked only part of the suite
+(unless ``--ft-allow-subset``) and when a baseline shares no case with the run.
+Thresholds, drops, critical cases and errors are judged on the models under
+test, never on the ``--ft-compare`` model unless ``--ft-gate-compare``.
 
 >>> bound = Bound.parse("recall[spam]=0.98")
 >>> bound.metric, bound.value
@@ -39,6 +43,8 @@ _BOUND = re.compile(
 )
 _PER_CLASS = re.compile(r"^(?P<name>\w+)\[(?P<label>[^\]]+)\]$")
 DEFAULT_SIGNIFICANCE = 0.05
+#: The role of a model that is informational unless ``--ft-gate-compare`` (see the report).
+COMPARISON = "comparison"
 
 
 @dataclass(frozen=True)
@@ -93,12 +99,43 @@ def metric_value(metrics: Mapping[str, Any], name: str) -> float | None:
     raise KeyError(name)
 
 
-def known_metrics(metrics: Mapping[str, Any]) -> list[str]:
-    names = [
-        k for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
-    ]
-    names += list(metrics.get("legacy") or {})
-    return sorted({*names, "error_rate", "precision[LABEL]", "recall[LABEL]", "f1[LABEL]"})
+def known_metric_names() -> list[str]:
+    """Every metric name a bound may use (``LABEL`` stands for a class)."""
+    from .metrics import LEGACY_METRICS, PER_CLASS_METRICS, SCALAR_METRICS
+
+    per_class = [f"{name}[LABEL]" for name in PER_CLASS_METRICS]
+    return [*SCALAR_METRICS, *per_class, *LEGACY_METRICS]
+
+
+def is_known_metric(name: str) -> bool:
+    """Whether some report can have metric ``name``.
+
+    >>> is_known_metric("macro_f1"), is_known_metric("recall[spam]"), is_known_metric("acuracy")
+    (True, True, False)
+    """
+    from .metrics import LEGACY_METRICS, PER_CLASS_METRICS, SCALAR_METRICS
+
+    per_class = _PER_CLASS.match(name)
+    if per_class:
+        return per_class["name"] in PER_CLASS_METRICS
+    return name in SCALAR_METRICS or name in LEGACY_METRICS
+
+
+def unknown_labels(bounds: Iterable[Bound], labels: Iterable[str]) -> str | None:
+    """A message naming the per-class bounds whose class no case has, or ``None``.
+
+    >>> unknown_labels([Bound("recall[neutrl]", 0.9)], ["negative", "neutral"])
+    "recall[neutrl]: no case has the label 'neutrl' (labels: negative, neutral)"
+    """
+    known = sorted(set(labels))
+    problems = []
+    for bound in bounds:
+        per_class = _PER_CLASS.match(bound.metric)
+        if per_class and per_class["label"] not in known:
+            problems.append(f"{bound.metric}: no case has the label {per_class['label']!r}")
+    if not problems:
+        return None
+    return f"{'; '.join(problems)} (labels: {', '.join(known) or 'none'})"
 
 
 def _number(value: Any) -> float | None:
@@ -114,12 +151,14 @@ class GateConfig:
     max_errors: int | None = None
     max_drops: tuple[Bound, ...] = ()
     baseline: Mapping[str, Any] | None = None
+    baseline_name: str = "the baseline"
     significance: float | None = None
-    compare_model: str | None = None
     gate_compare: bool = False
+    allow_subset: bool = False
 
     @property
     def configured(self) -> bool:
+        """Whether the user set a criterion (critical cases are set by the data)."""
         return bool(
             self.minimums
             or self.maximums
@@ -131,6 +170,8 @@ class GateConfig:
 
 @dataclass
 class Verdict:
+    """One criterion judged on one scope: ``passed`` when ``value op bound`` holds."""
+
     criterion: str
     scope: str
     value: float | None
@@ -153,8 +194,14 @@ class Verdict:
 
 @dataclass
 class GateResult:
+    """The verdicts; ``active`` when there was anything to judge (a setting or critical cases)."""
+
     configured: bool
     verdicts: list[Verdict] = field(default_factory=list)
+
+    @property
+    def active(self) -> bool:
+        return self.configured or bool(self.verdicts)
 
     @property
     def passed(self) -> bool:
@@ -167,23 +214,33 @@ class GateResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "configured": self.configured,
+            "active": self.active,
             "passed": self.passed,
             "verdicts": [v.to_dict() for v in self.verdicts],
         }
 
 
 def evaluate_gate(report: Mapping[str, Any], config: GateConfig) -> GateResult:
-    """Judge a report (the dict of :func:`pytest_ftclass.report.build_report`)."""
+    """Judge a report (the dict of :func:`pytest_ftclass.report.build_report`).
+
+    Tasks and cases of the comparison model (``role`` ``comparison`` in the
+    report) are judged only with ``gate_compare``, and then for critical cases
+    and errors only (and against the main model by :func:`_compare`).
+    """
     result = GateResult(configured=config.configured)
-    tasks = [t for t in report.get("tasks", []) if t.get("model") != config.compare_model]
+    compared = {t["model"] for t in report.get("models", []) if t.get("role") == COMPARISON}
+    tasks = [t for t in report.get("tasks", []) if t.get("model") not in compared]
     cases = report.get("cases", [])
+    judged = [c for c in cases if config.gate_compare or c.get("model") not in compared]
+    if config.configured:
+        result.verdicts += _coverage(judged, report.get("selection") or {}, config)
     for bound in config.minimums:
         result.verdicts += _threshold(tasks, bound, at_least=True)
     for bound in config.maximums:
         result.verdicts += _threshold(tasks, bound, at_least=False)
-    critical = [c for c in cases if c.get("critical") and c.get("model") != config.compare_model]
+    critical = [c for c in judged if c.get("critical")]
     if critical:
-        missed = [c for c in critical if not _correct(c)]
+        missed = [c for c in critical if not c.get("error") and not _correct(c)]
         result.verdicts.append(
             Verdict(
                 "critical cases mispredicted",
@@ -194,18 +251,69 @@ def evaluate_gate(report: Mapping[str, Any], config: GateConfig) -> GateResult:
                 ", ".join(c["case_id"] for c in missed[:10]),
             )
         )
-    if config.configured:
+    if config.configured or critical:
         budget = config.max_errors or 0
-        errors = [c for c in cases if c.get("error")]
-        result.verdicts.append(
-            Verdict("errors", "run", float(len(errors)), float(budget), len(errors) <= budget)
+        errors = [c for c in judged if c.get("error")]
+        detail = (
+            f"{sum(1 for c in errors if c.get('critical'))} of them critical" if critical else ""
         )
-    if config.baseline is not None:
-        for bound in config.max_drops:
-            result.verdicts += _drops(tasks, cases, config.baseline, bound, config.significance)
-    if config.gate_compare and config.compare_model:
-        result.verdicts += _compare(report, config)
+        result.verdicts.append(
+            Verdict(
+                "errors",
+                "run",
+                float(len(errors)),
+                float(budget),
+                len(errors) <= budget,
+                detail if errors and detail else "",
+            )
+        )
+    if config.baseline is not None and config.max_drops:
+        result.verdicts += _drops(tasks, cases, config)
+    if config.gate_compare:
+        result.verdicts += _compare(report, compared, config)
     return result
+
+
+def _coverage(
+    cases: Sequence[Mapping[str, Any]], selection: Mapping[str, Any], config: GateConfig
+) -> list[Verdict]:
+    """Fail closed: nothing scored, or a subset of the suite that was not allowed."""
+    from .selection import describe_subset
+
+    scored = sum(1 for c in cases if not c.get("error") and c.get("predicted") is not None)
+    verdicts = [
+        Verdict(
+            "cases scored",
+            "run",
+            float(scored),
+            1.0,
+            scored > 0,
+            "" if scored else _why_nothing_scored(cases),
+            op=">=",
+        )
+    ]
+    if selection.get("subset"):
+        how = describe_subset(selection)
+        verdicts.append(
+            Verdict(
+                "cases asked",
+                "run",
+                float(selection.get("asked", 0)),
+                float(selection.get("planned", 0)),
+                config.allow_subset,
+                f"{how}; --ft-allow-subset judges a subset"
+                if not config.allow_subset
+                else f"{how}; a subset, allowed by --ft-allow-subset",
+                op=">=",
+            )
+        )
+    return verdicts
+
+
+def _why_nothing_scored(cases: Sequence[Mapping[str, Any]]) -> str:
+    if not cases:
+        return "no case was asked: check ft_case_files, the case files and the selection"
+    return f"no case was scored: all {len(cases)} asked ended in errors"
 
 
 def _threshold(
@@ -219,7 +327,7 @@ def _threshold(
         try:
             value = metric_value(metrics, bound.metric)
         except KeyError:
-            detail = f"unknown metric (known: {', '.join(known_metrics(metrics))})"
+            detail = f"unknown metric (known: {', '.join(known_metric_names())})"
             verdicts.append(Verdict(bound.metric, scope, None, bound.value, False, detail, op))
             continue
         if value is None:
@@ -238,7 +346,13 @@ def _correct(case: Mapping[str, Any]) -> bool:
 def _baseline_task(
     baseline: Mapping[str, Any], task: Mapping[str, Any]
 ) -> Mapping[str, Any] | None:
-    same_source = [t for t in baseline.get("tasks", []) if t.get("source") == task.get("source")]
+    """The baseline's task for the same source: the same model's, else its model under test's."""
+    compared = {t["model"] for t in baseline.get("models", []) if t.get("role") == COMPARISON}
+    same_source = [
+        t
+        for t in baseline.get("tasks", [])
+        if t.get("source") == task.get("source") and t.get("model") not in compared
+    ]
     for candidate in same_source:
         if candidate.get("model") == task.get("model"):
             return candidate
@@ -248,55 +362,75 @@ def _baseline_task(
 def _drops(
     tasks: Sequence[Mapping[str, Any]],
     cases: Sequence[Mapping[str, Any]],
-    baseline: Mapping[str, Any],
-    bound: Bound,
-    significance: float | None,
+    config: GateConfig,
 ) -> list[Verdict]:
+    baseline = config.baseline or {}
     verdicts = []
+    shared_any = False
     for task in tasks:
         old_task = _baseline_task(baseline, task)
-        name = f"drop in {bound.metric} <="
-        if old_task is None:
-            verdicts.append(
-                Verdict(name, task["task"], None, bound.value, True, "no baseline for this source")
+        pairs = [] if old_task is None else _shared_correctness(baseline, cases, task, old_task)
+        shared_any = shared_any or bool(pairs)
+        for bound in config.max_drops:
+            verdicts.append(_drop(task, old_task, pairs, bound, config.significance))
+    if tasks and not shared_any:
+        verdicts.append(
+            Verdict(
+                "cases shared with the baseline",
+                "run",
+                0.0,
+                1.0,
+                False,
+                f"{config.baseline_name} shares no case (same source and id) with this run",
+                op=">=",
             )
-            continue
-        try:
-            old = metric_value(old_task["metrics"], bound.metric)
-            new = metric_value(task["metrics"], bound.metric)
-        except KeyError:
-            verdicts.append(Verdict(name, task["task"], None, bound.value, False, "unknown metric"))
-            continue
-        if old is None or new is None:
-            verdicts.append(Verdict(name, task["task"], None, bound.value, False, "not computable"))
-            continue
-        drop = old - new
-        passed = drop <= bound.value
-        detail = f"baseline {old:.4g}, now {new:.4g}"
-        if not passed and significance is not None:
-            comparison = paired(
-                _shared_correctness(baseline.get("cases", []), cases, task, old_task)
-            )
-            p = comparison.p_b_worse
-            significant = p < significance
-            passed = not significant
-            detail += (
-                f"; McNemar p={p:.3g} on {comparison.n_shared} shared cases "
-                f"({'significant' if significant else 'not significant'} at {significance:g})"
-            )
-        verdicts.append(Verdict(name, task["task"], drop, bound.value, passed, detail))
+        )
     return verdicts
 
 
+def _drop(
+    task: Mapping[str, Any],
+    old_task: Mapping[str, Any] | None,
+    pairs: list[tuple[bool, bool]],
+    bound: Bound,
+    significance: float | None,
+) -> Verdict:
+    name = f"drop in {bound.metric} from the baseline"
+    scope = task["task"]
+    if old_task is None:
+        return Verdict(name, scope, None, bound.value, True, "no baseline for this source (new)")
+    if not pairs:
+        return Verdict(name, scope, None, bound.value, False, "shares no case with the baseline")
+    try:
+        old = metric_value(old_task["metrics"], bound.metric)
+        new = metric_value(task["metrics"], bound.metric)
+    except KeyError:
+        return Verdict(name, scope, None, bound.value, False, "unknown metric")
+    if old is None or new is None:
+        return Verdict(name, scope, None, bound.value, False, "not computable")
+    drop = old - new
+    passed = drop <= bound.value
+    detail = f"baseline {old:.4g}, now {new:.4g}, {len(pairs)} shared cases"
+    if not passed and significance is not None:
+        comparison = paired(pairs)
+        significant = comparison.b_significantly_worse(significance)
+        passed = not significant
+        detail += (
+            f"; McNemar p={comparison.p_b_worse:.3g} "
+            f"({'significant' if significant else 'not significant'} at {significance:g})"
+        )
+    return Verdict(name, scope, drop, bound.value, passed, detail)
+
+
 def _shared_correctness(
-    old_cases: Iterable[Mapping[str, Any]],
+    baseline: Mapping[str, Any],
     new_cases: Iterable[Mapping[str, Any]],
     new_task: Mapping[str, Any],
     old_task: Mapping[str, Any],
 ) -> list[tuple[bool, bool]]:
     old = {
         c["case_id"]: _correct(c)
-        for c in old_cases
+        for c in baseline.get("cases", [])
         if c.get("source") == old_task.get("source") and c.get("model") == old_task.get("model")
     }
     return [
@@ -308,35 +442,32 @@ def _shared_correctness(
     ]
 
 
-def _compare(report: Mapping[str, Any], config: GateConfig) -> list[Verdict]:
+def _compare(report: Mapping[str, Any], compared: set[str], config: GateConfig) -> list[Verdict]:
     alpha = config.significance if config.significance is not None else DEFAULT_SIGNIFICANCE
     verdicts = []
-    cases = report.get("cases", [])
-    main_tasks = [t for t in report.get("tasks", []) if t.get("model") != config.compare_model]
-    for task in main_tasks:
-        candidate = next(
-            (
-                t
-                for t in report.get("tasks", [])
-                if t.get("model") == config.compare_model and t.get("source") == task.get("source")
-            ),
-            None,
-        )
-        if candidate is None:
+    tasks = report.get("tasks", [])
+    for task in tasks:
+        if task.get("model") in compared:
             continue
-        comparison = paired(_shared_correctness(cases, cases, candidate, task))
-        p = comparison.p_b_worse
-        worse = comparison.a_only > comparison.b_only and p < alpha
-        verdicts.append(
-            Verdict(
-                f"p-value that {config.compare_model} is worse",
-                task.get("source", ""),
-                p,
-                alpha,
-                not worse,
-                f"{comparison.a_only} cases only {task['model']} gets right, "
-                f"{comparison.b_only} only {config.compare_model}; McNemar one-sided p={p:.3g}",
-                op=">=",
+        for candidate in tasks:
+            if candidate.get("model") not in compared or candidate.get("source") != task.get(
+                "source"
+            ):
+                continue
+            comparison = paired(
+                _shared_correctness(report, report.get("cases", []), candidate, task)
             )
-        )
+            p = comparison.p_b_worse
+            verdicts.append(
+                Verdict(
+                    f"p-value that {candidate['model']} is worse",
+                    task.get("source", ""),
+                    p,
+                    alpha,
+                    not comparison.b_significantly_worse(alpha),
+                    f"{comparison.a_only} cases only {task['model']} gets right, "
+                    f"{comparison.b_only} only {candidate['model']}; McNemar one-sided p={p:.3g}",
+                    op=">=",
+                )
+            )
     return verdicts

@@ -17,20 +17,24 @@ stopping at the first problem.  Every check is a pure function of parsed
 :class:`Record` objects returning at most one :class:`Finding`; severities:
 
 - ``error``: the fine-tune or its evaluation will not work (bad JSON, missing
-  or empty completions, two formats in one file, classes whose first tokens
+  or empty completions, two formats in one file, a chat validation file for a
+  prompt/completion training file or the reverse, classes whose first tokens
   collide, validation classes never trained on, validation text copied from
   the training file);
 - ``warning``: it will work worse than it could (most of these ``ftclass
-  prepare`` fixes: missing separator, missing leading space, inconsistent
-  stop sequence, duplicates, unknown fields, examples over the context limit;
-  the data ones it cannot: small or imbalanced classes, near-duplicate
-  leakage, upper-case text);
+  prepare`` fixes: missing separator or one found inside prompts, missing
+  leading space, inconsistent stop sequence, duplicates, unknown fields,
+  examples over the context limit; the data ones it cannot: small or
+  imbalanced classes, near-duplicate leakage, upper-case text);
 - ``info``: worth knowing (labels of several tokens, a common prompt prefix,
-  the stop sequence to evaluate with, checks skipped).
+  the stop sequence to evaluate with, an input/label case file beside a
+  fine-tuning file, checks skipped).
 
 Separator and stop sequence are inferred: the separator is the longest suffix
 that every prompt has, or at least 80 % of them when it is longer than one
-character or whitespace (so ``.`` ending most sentences is no separator); the
+character or whitespace (so ``.`` ending most sentences is no separator), and
+that occurs inside no prompt (so the closing ``"`` of quoted reviews is no
+separator either: :func:`choose_separator` says what ``prepare`` appends); the
 stop sequence likewise over completions, and it has to start with a
 non-alphanumeric character and leave at least two different labels in front of
 it (so ``s`` at the end of ``sports``/``politics`` is no stop sequence).
@@ -52,7 +56,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pytest_ftclass.cases import KNOWN_FIELDS, completion_label
 from pytest_ftclass.tokens import context_limit, encoding_for
@@ -65,6 +69,9 @@ __all__ = [
     "Finding",
     "LintReport",
     "Record",
+    "SeparatorChoice",
+    "choose_separator",
+    "classified_text",
     "format_report",
     "infer_separator",
     "infer_stop",
@@ -72,6 +79,7 @@ __all__ = [
     "lint_case_files",
     "lint_files",
     "read_records",
+    "separator_inside",
 ]
 
 Severity = Literal["error", "warning", "info"]
@@ -101,6 +109,7 @@ FIXED_BY_PREPARE = frozenset(
         "long-examples",
         "no-separator",
         "separator-missing",
+        "separator-in-prompt",
         "stop-missing",
         "leading-space",
     }
@@ -235,7 +244,8 @@ def lint_records(
     limit: int = 4096,
 ) -> list[Finding]:
     """Every single-file check over ``records``; ``role`` picks the training-only ones."""
-    separator = infer_separator(_prompts(records))
+    choice = choose_separator(_prompts(records))
+    separator = choice.current
     stop = infer_stop(_completions(records))
     labelled = [r for r in records if completion_label(r.completion, stop)]
     checks: list[Finding | None] = [
@@ -246,8 +256,8 @@ def lint_records(
         check_duplicates(records),
         check_conflicting_labels(records, separator, stop),
         check_upper_case(records),
-        check_separator(records, separator),
-        check_separator_in_prompt(records, separator),
+        check_separator(records, choice),
+        check_separator_in_prompt(records, choice),
         check_prompt_prefix(records),
         check_completion_prefix(records),
         check_stop(records, stop),
@@ -273,10 +283,13 @@ def lint_records(
 def lint_pair(
     train: Sequence[Record], valid: Sequence[Record], train_file: str, valid_file: str
 ) -> list[Finding]:
-    """Checks comparing a training file with its validation file."""
-    train_sep, valid_sep = infer_separator(_prompts(train)), infer_separator(_prompts(valid))
+    """Checks comparing a training file with its validation file, in the same format or not."""
+    train_sep = choose_separator(_prompts(train)).current
+    valid_sep = choose_separator(_prompts(valid)).current
     train_stop, valid_stop = infer_stop(_completions(train)), infer_stop(_completions(valid))
-    findings = [
+    mismatch = check_format_mismatch(train, valid)
+    findings = [mismatch] if mismatch is not None else []
+    findings += [
         replace_file(f, train_file) if f.check == "classes-missing-in-valid" else f
         for f in check_class_coverage(train, valid, train_stop, valid_stop)
     ]
@@ -410,15 +423,83 @@ def _problem_finding(check: str, problems: list[tuple[int, str]]) -> Finding | N
 
 
 def infer_separator(prompts: Sequence[str]) -> str:
-    """The separator the prompts end with, or ``""``.
+    """The separator the prompts end with and that occurs inside none of them, or ``""``.
 
     >>> infer_separator(["a\\n\\n###\\n\\n", "b\\n\\n###\\n\\n", "c.", "d\\n\\n###\\n\\n",
     ...                  "e\\n\\n###\\n\\n", "f\\n\\n###\\n\\n"])
     '\\n\\n###\\n\\n'
     >>> infer_separator(["Goal.", "Shares fell.", "New phone"])
     ''
+    >>> infer_separator(['"Great drug"', '"Awful taste"', '"It works"'])  # '"' is text
+    ''
     """
-    return _dominant_suffix(prompts, alnum_start=False)
+    return _dominant_suffix(prompts, alnum_start=False, unique=True)
+
+
+class SeparatorChoice(NamedTuple):
+    """The separator prompts should end in, and what the data ends them in now.
+
+    ``separator`` occurs inside no prompt (other than at its end).  ``current``
+    is the data's own separator: ``separator`` itself, an ending that also
+    occurs inside prompts and that ``prepare`` replaces, or ``""``.
+    ``ending`` is what most prompts end in even when it is text, such as the
+    closing quote of quoted reviews.
+    """
+
+    separator: str
+    current: str
+    ending: str
+
+
+def choose_separator(prompts: Sequence[str]) -> SeparatorChoice:
+    """The separator for ``prompts``: theirs if it occurs inside none, else ``\\n\\n###\\n\\n``.
+
+    An ending that also occurs inside prompts is no separator.  It counts as
+    the data's separator, which ``prepare`` cuts off before appending the new
+    one, only when it is separator markup: whitespace and ``#=-_>|*~:/<``
+    only, starting with whitespace or longer than one character (`` ->``,
+    ``\\n``, ``###``).  Anything else (a closing quote, ``:``, ``?``, ``.``)
+    is the text's own and stays.  The fallback gets more ``#`` while it occurs
+    inside a prompt.
+
+    >>> choose_separator(['"Great drug"', '"Awful taste"', '"It works"'])
+    SeparatorChoice(separator='\\n\\n###\\n\\n', current='', ending='"')
+    >>> choose_separator(["a -> b ->", "c ->", "d ->"])
+    SeparatorChoice(separator='\\n\\n###\\n\\n', current=' ->', ending=' ->')
+    >>> choose_separator(["x\\n\\n###\\n\\ny", "z"]).separator
+    '\\n\\n####\\n\\n'
+    """
+    found = infer_separator(prompts)
+    if found:
+        return SeparatorChoice(found, found, found)
+    ending = _dominant_suffix(prompts, alnum_start=False, unique=False)
+    current = ending if _is_separator_markup(ending) else ""
+    bodies = [p[: -len(current)] if current and p.endswith(current) else p for p in prompts]
+    hashes = 3
+    while any(separator_inside(body, _hash_separator(hashes)) for body in bodies):
+        hashes += 1
+    return SeparatorChoice(_hash_separator(hashes), current, ending)
+
+
+def separator_inside(prompt: str, separator: str) -> bool:
+    """Whether ``separator`` occurs in ``prompt`` anywhere but at its very end, once appended.
+
+    >>> separator_inside("a -> b ->", " ->"), separator_inside("a ->", " ->")
+    (True, False)
+    >>> separator_inside("ends in \\n\\n###\\n", "\\n\\n###\\n\\n")  # appending would make one
+    True
+    """
+    body = prompt[: -len(separator)] if prompt.endswith(separator) else prompt
+    return separator in body + separator[:-1]
+
+
+def _hash_separator(hashes: int) -> str:
+    return "\n\n" + "#" * hashes + "\n\n"
+
+
+def _is_separator_markup(ending: str) -> bool:
+    markup = all(c.isspace() or c in _SEPARATOR_CHARS for c in ending)
+    return bool(ending) and markup and (ending[0].isspace() or len(ending) > 1)
 
 
 def infer_stop(completions: Sequence[str]) -> str:
@@ -432,7 +513,7 @@ def infer_stop(completions: Sequence[str]) -> str:
     return _dominant_suffix(completions, alnum_start=True)
 
 
-def _dominant_suffix(texts: Sequence[str], *, alnum_start: bool) -> str:
+def _dominant_suffix(texts: Sequence[str], *, alnum_start: bool, unique: bool = False) -> str:
     texts = [t for t in texts if t]
     if len(texts) < 2:
         return ""
@@ -460,8 +541,11 @@ def _dominant_suffix(texts: Sequence[str], *, alnum_start: bool) -> str:
         if not everywhere and len(candidate) == 1 and not candidate.isspace():
             continue
         rests = {t[: -len(candidate)].strip() for t in texts if t.endswith(candidate)}
-        if len(rests - {""}) >= 2:
-            return candidate
+        if len(rests - {""}) < 2:
+            continue
+        if unique and any(separator_inside(t, candidate) for t in texts):
+            continue
+        return candidate
     return ""
 
 
@@ -492,6 +576,30 @@ def input_text(record: Record, separator: str = "") -> str:
     return text
 
 
+def classified_text(record: Record, separator: str = "") -> str:
+    """The text a record asks to classify, whatever its format: what leakage compares.
+
+    A prompt without its separator; for chat, the user messages after the
+    request's last assistant message (a system prompt and few-shot turns are
+    instructions every example shares), or every non-assistant message when
+    there is no such user message; the input of an input/label record.
+
+    >>> chat = Record(1, "chat", "", "sport", messages=(
+    ...     {"role": "system", "content": "Classify."}, {"role": "user", "content": "Goal!"},
+    ...     {"role": "assistant", "content": "sport"}))
+    >>> prompt = Record(2, "prompt", "Goal!\\n\\n###\\n\\n", " sport")
+    >>> classified_text(chat), classified_text(prompt, "\\n\\n###\\n\\n")
+    ('Goal!', 'Goal!')
+    """
+    if record.format != "chat":
+        return input_text(record, separator)
+    request = record.messages[:-1]
+    answered = [i for i, m in enumerate(request) if m["role"] == "assistant"]
+    after = request[answered[-1] + 1 :] if answered else request
+    users = [str(m["content"]) for m in after if m["role"] == "user"]
+    return "\n".join(users) if users else record.prompt
+
+
 def count_tokens(record: Record, encoding: Encoding) -> int:
     """Tokens of a whole example (chat: contents plus a few per message for the framing)."""
     if record.format == "chat":
@@ -510,9 +618,9 @@ def label_token_text(record: Record, label: str) -> str:
 def check_mixed_formats(records: Sequence[Record]) -> Finding | None:
     """Chat and prompt/completion lines in one file: fine-tuning takes one format."""
     formats = Counter(r.format for r in records)
-    if len(formats) < 2:
+    main = _main_format(records)
+    if len(formats) < 2 or main is None:
         return None
-    main = max(formats, key=lambda f: (formats[f], f == "prompt"))
     rows = [r.line for r in records if r.format != main]
     return _finding(
         "mixed-formats",
@@ -600,7 +708,7 @@ def check_long_examples(
     rows = [r.line for r in records if count_tokens(r, encoding) > limit]
     if not rows:
         return None
-    message = f"{_lines(len(rows))} longer than {limit} tokens ({encoding.name})"
+    message = f"{_lines(len(rows))} longer than {plural(limit, 'token')} ({encoding.name})"
     return _finding("long-examples", "warning", message, rows)
 
 
@@ -619,18 +727,23 @@ def check_upper_case(records: Sequence[Record]) -> Finding | None:
     return _finding("upper-case", "warning", message, rows)
 
 
-def check_separator(records: Sequence[Record], separator: str) -> Finding | None:
+def check_separator(records: Sequence[Record], choice: SeparatorChoice) -> Finding | None:
     """A separator ends every prompt, so the model knows where the input stops."""
     prompts = [r for r in records if r.format == "prompt"]
     if len(prompts) < 2:
         return None
+    separator = choice.current
     if not separator:
-        return _finding(
-            "no-separator",
-            "warning",
-            f"prompts end in no common separator; append one such as {DEFAULT_SEPARATOR!r}",
-            [r.line for r in prompts],
-        )
+        if choice.ending:
+            inside = sum(separator_inside(r.prompt, choice.ending) for r in prompts)
+            message = (
+                f"prompts end in {choice.ending!r}, but it also occurs inside "
+                f"{plural(inside, 'prompt')}: it is text, not a separator; append one such as "
+                f"{choice.separator!r}"
+            )
+        else:
+            message = f"prompts end in no common separator; append one such as {choice.separator!r}"
+        return _finding("no-separator", "warning", message, [r.line for r in prompts])
     rows = [r.line for r in prompts if not r.prompt.endswith(separator)]
     if not rows:
         return None
@@ -638,17 +751,20 @@ def check_separator(records: Sequence[Record], separator: str) -> Finding | None
     return _finding("separator-missing", "warning", message, rows)
 
 
-def check_separator_in_prompt(records: Sequence[Record], separator: str) -> Finding | None:
-    if not separator:
+def check_separator_in_prompt(records: Sequence[Record], choice: SeparatorChoice) -> Finding | None:
+    """The data's separator also inside prompts: it does not mark where the input ends."""
+    separator = choice.current
+    if not separator or separator == choice.separator:
         return None
     rows = [
-        r.line
-        for r in records
-        if r.format == "prompt" and separator in input_text(r, separator).rstrip()
+        r.line for r in records if r.format == "prompt" and separator_inside(r.prompt, separator)
     ]
     if not rows:
         return None
-    message = f"{_lines(len(rows))} with the separator {separator!r} inside the prompt"
+    message = (
+        f"{_lines(len(rows))} with the separator {separator!r} inside the prompt; "
+        f"ftclass prepare replaces it with {choice.separator!r}"
+    )
     return _finding("separator-in-prompt", "warning", message, rows)
 
 
@@ -704,7 +820,7 @@ def check_leading_space(records: Sequence[Record]) -> Finding | None:
 def check_few_examples(records: Sequence[Record]) -> Finding | None:
     if len(records) >= MIN_EXAMPLES:
         return None
-    message = f"{len(records)} examples; a fine-tune wants at least {MIN_EXAMPLES}"
+    message = f"{plural(len(records), 'example')}; a fine-tune wants at least {MIN_EXAMPLES}"
     return _finding("few-examples", "warning", message, [], count=len(records))
 
 
@@ -714,8 +830,8 @@ def check_classification(records: Sequence[Record], stop: str) -> Finding | None
     if len(records) < 2 or len(labels) * 2 <= len(records):
         return None
     message = (
-        f"{len(labels)} distinct labels over {len(records)} examples: this does not look like "
-        "classification; class checks skipped"
+        f"{plural(len(labels), 'distinct label')} over {plural(len(records), 'example')}: "
+        "this does not look like classification; class checks skipped"
     )
     return _finding("not-classification", "warning", message, [], count=len(labels))
 
@@ -753,7 +869,10 @@ def check_multi_token_labels(
     if not long:
         return None
     names = ", ".join(f"{label!r} ({n})" for label, (_, n) in list(long.items())[:8])
-    message = f"{len(long)} labels of several tokens: {names}; classes are told by the first token"
+    message = (
+        f"{plural(len(long), 'label')} of several tokens: {names}; "
+        "classes are told by the first token"
+    )
     return _finding("multi-token-labels", "info", message, [v[0] for v in long.values()])
 
 
@@ -763,7 +882,9 @@ def check_small_classes(records: Sequence[Record], stop: str) -> Finding | None:
     if not small:
         return None
     shown = ", ".join(f"{label!r} ({sizes[label]})" for label in small[:8])
-    message = f"{len(small)} classes with fewer than {MIN_CLASS_EXAMPLES} examples: {shown}"
+    message = (
+        f"{plural(len(small), 'class')} with fewer than {MIN_CLASS_EXAMPLES} examples: {shown}"
+    )
     return _finding("small-classes", "warning", message, [first[label] for label in small])
 
 
@@ -777,14 +898,45 @@ def check_imbalance(records: Sequence[Record], stop: str) -> Finding | None:
         return None
     smallest = min(small, key=lambda label: sizes[label])
     message = (
-        f"largest class {largest!r} has {sizes[largest]} examples, {smallest!r} "
+        f"largest class {largest!r} has {plural(sizes[largest], 'example')}, {smallest!r} "
         f"{sizes[smallest]} ({sizes[largest] / sizes[smallest]:.0f}x); "
-        f"{len(small)} classes under 1/{MAX_IMBALANCE:.0f} of the largest"
+        f"{plural(len(small), 'class')} under 1/{MAX_IMBALANCE:.0f} of the largest"
     )
     return _finding("class-imbalance", "warning", message, [first[label] for label in small])
 
 
 # -- train/validation checks -----------------------------------------------------------
+
+
+def check_format_mismatch(train: Sequence[Record], valid: Sequence[Record]) -> Finding | None:
+    """A validation file in another format than its training file (rows: validation lines).
+
+    Chat against prompt/completion is an error: a fine-tuning job rejects a
+    validation file in another format than its training file, and a model
+    fine-tuned on one format is not evaluated with the other.  An
+    input/label file on either side is a case file for pytest-ftclass, which
+    no fine-tuning job takes: worth knowing only.
+    """
+    train_format, valid_format = _main_format(train), _main_format(valid)
+    if train_format is None or valid_format is None or train_format == valid_format:
+        return None
+    rows = [r.line for r in valid if r.format != train_format]
+    formats = (
+        f"the validation file is {_format_name(valid_format)}, "
+        f"the training file {_format_name(train_format)}"
+    )
+    if "text" in (train_format, valid_format):
+        message = (
+            f"{formats}: pytest-ftclass evaluates with an input/label file, "
+            "but a fine-tuning job does not take one"
+        )
+        return _finding("format-mismatch", "info", message, rows)
+    message = (
+        f"{formats}: a fine-tuning job validates only with a file in its training file's "
+        "format (prompt/completion for babbage-002 and davinci-002, chat for gpt-4o-mini "
+        "and the other chat models); convert one of the two"
+    )
+    return _finding("format-mismatch", "error", message, rows)
 
 
 def check_class_coverage(
@@ -796,7 +948,9 @@ def check_class_coverage(
     findings = []
     untested = [label for label in train_sizes if label not in valid_sizes]
     if untested and valid_sizes:
-        message = f"{len(untested)} training classes never in validation: " + _names(untested)
+        message = (
+            f"{plural(len(untested), 'training class')} never in validation: {_names(untested)}"
+        )
         findings.append(
             _finding(
                 "classes-missing-in-valid",
@@ -807,7 +961,7 @@ def check_class_coverage(
         )
     unseen = [label for label in valid_sizes if label not in train_sizes]
     if unseen and train_sizes:
-        message = f"{len(unseen)} validation classes never trained on: " + _names(unseen)
+        message = f"{plural(len(unseen), 'validation class')} never trained on: {_names(unseen)}"
         findings.append(
             _finding(
                 "classes-missing-in-train",
@@ -822,20 +976,24 @@ def check_class_coverage(
 def check_leakage(
     train: Sequence[Record], valid: Sequence[Record], train_sep: str, valid_sep: str
 ) -> list[Finding]:
-    """Validation inputs that are in the training file, verbatim or nearly.
+    """Validation inputs that are in the training file, verbatim or nearly, in any format.
 
-    Near: the same text after normalising (case, punctuation, spacing), or a
-    Jaccard similarity of word 3-gram sets of at least 0.9, found with a
-    prefix filter (candidates share one of their rarest 3-grams) and a size
-    filter, so 2,000 x 200 examples take a fraction of a second.  Rows are validation lines.
+    Inputs are compared by :func:`classified_text`, so a chat validation file
+    leaks a prompt/completion training file's prompt when a user message is
+    that prompt without its separator.  Verbatim: the same text but for
+    surrounding whitespace.  Near: the same text after normalising (case,
+    punctuation, spacing), or a Jaccard similarity of word 3-gram sets of at
+    least 0.9, found with a prefix filter (candidates share one of their
+    rarest 3-grams) and a size filter, so 2,000 x 200 examples take a
+    fraction of a second.  Rows are validation lines.
     """
-    train_text = {}
+    train_text: dict[str, int] = {}
     for record in train:
-        train_text.setdefault(input_text(record, train_sep), record.line)
+        train_text.setdefault(classified_text(record, train_sep).strip(), record.line)
     identical, pairs = [], []
     for record in valid:
-        text = input_text(record, valid_sep)
-        if text.strip() and text in train_text:
+        text = classified_text(record, valid_sep).strip()
+        if text and text in train_text:
             identical.append(record.line)
             pairs.append((record.line, train_text[text]))
     findings = []
@@ -844,8 +1002,8 @@ def check_leakage(
         findings.append(_finding("leakage-identical", "error", message, identical))
     exact = set(identical)
     near = _near_duplicates(
-        [(r.line, input_text(r, train_sep)) for r in train],
-        [(r.line, input_text(r, valid_sep)) for r in valid if r.line not in exact],
+        [(r.line, classified_text(r, train_sep)) for r in train],
+        [(r.line, classified_text(r, valid_sep)) for r in valid if r.line not in exact],
     )
     if near:
         message = (
@@ -1048,12 +1206,23 @@ def _unreadable(findings: Sequence[Finding]) -> bool:
     return any(f.check == "unreadable" for f in findings)
 
 
+def plural(count: int, noun: str) -> str:
+    """``count`` and ``noun``, the noun in the plural unless ``count`` is 1.
+
+    >>> plural(1, "class"), plural(3, "training class"), plural(0, "line"), plural(2, "prefix")
+    ('1 class', '3 training classes', '0 lines', '2 prefixes')
+    """
+    if count == 1:
+        return f"{count} {noun}"
+    return f"{count} {noun}{'es' if noun.endswith(('s', 'x', 'z', 'ch', 'sh')) else 's'}"
+
+
 def _count(n: int, severity: str) -> str:
-    return f"{n} {severity}" if n == 1 or severity == "info" else f"{n} {severity}s"
+    return f"{n} info" if severity == "info" else plural(n, severity)
 
 
 def _lines(n: int) -> str:
-    return f"{n} line" if n == 1 else f"{n} lines"
+    return plural(n, "line")
 
 
 def _names(labels: Sequence[str]) -> str:
@@ -1071,6 +1240,14 @@ def _token_repr(token: bytes) -> str:
         return repr(token.decode("utf-8"))
     except UnicodeDecodeError:
         return repr(token)
+
+
+def _main_format(records: Sequence[Record]) -> Format | None:
+    """The format most records are in (prompt/completion on a tie), or None for no records."""
+    formats = Counter(r.format for r in records)
+    if not formats:
+        return None
+    return max(formats, key=lambda f: (formats[f], f == "prompt"))
 
 
 def _format_name(fmt: str) -> str:

@@ -63,11 +63,15 @@ Definitions (written down because every report and gate relies on them):
   for binary tasks; ``classification/accuracy`` and
   ``classification/weighted_f1_score`` otherwise).
 - ``slices`` has, for every tag carried by some case, ``n`` (cases with the tag),
-  ``n_scored``, ``accuracy``, ``accuracy_ci`` and ``macro_f1`` (over the whole
-  group's label set, so slices compare with the headline).
-- ``latency_s`` is ``{"n", "p50", "p95"}`` over the cases with a latency
-  (numpy's linear-interpolation percentiles); ``usage`` sums the token counts
-  of the cases that report them, and ``usage_by_model`` does so per model.
+  ``n_scored``, ``accuracy``, ``accuracy_ci`` and ``macro_f1_present``: macro-F1
+  over the labels present in the slice (expected or predicted there), so a
+  slice whose cases are all right scores 1.
+- ``latency_s`` is ``{"n", "p50", "p95"}`` over the cases answered live
+  (numpy's linear-interpolation percentiles); a replayed answer has no latency
+  (the time a cassette took is not the model's), so a replay has ``None``.
+  ``usage`` sums the token counts of the cases that report them (a replayed
+  answer's are those recorded with it), and ``usage_by_model`` does so per
+  model; ``n_replayed`` counts the answers read from cassettes.
 
 All numbers are plain ``int``/``float``, so the result is ready for ``json.dumps``.
 scikit-learn and numpy are imported only when there is something to compute.
@@ -84,7 +88,10 @@ from pytest_ftclass.collector import collector_paused
 from pytest_ftclass.results import CaseResult
 
 __all__ = [
+    "LEGACY_METRICS",
+    "PER_CLASS_METRICS",
     "POSITIVE_NAMES",
+    "SCALAR_METRICS",
     "choose_positive_class",
     "classification_metrics",
     "confidence",
@@ -92,6 +99,22 @@ __all__ = [
     "is_scored",
     "label_set",
 ]
+
+
+#: The numbers of :func:`classification_metrics` a gate bound can name (``accuracy=0.95``).
+SCALAR_METRICS = (
+    "n_cases", "n_scored", "n_errors", "n_correct", "n_mispredicted", "n_out_of_set",
+    "accuracy", "macro_f1", "weighted_f1", "balanced_accuracy", "cohen_kappa", "mcc",
+    "error_rate", "out_of_set_rate", "log_loss", "brier_score", "ece",
+)  # fmt: skip
+#: Per-class numbers, named ``recall[LABEL]`` in a bound.
+PER_CLASS_METRICS = ("precision", "recall", "f1", "support")
+#: The names of OpenAI's fine-tuning results file, under ``legacy``.
+LEGACY_METRICS = (
+    "classification/accuracy", "classification/precision", "classification/recall",
+    "classification/auroc", "classification/auprc", "classification/f1.0",
+    "classification/weighted_f1_score",
+)  # fmt: skip
 
 
 def is_scored(result: CaseResult) -> bool:
@@ -215,7 +238,8 @@ def classification_metrics(
         "calibration": None,
         "binary": None,
         "legacy": {},
-        "slices": _slices(results, labels),
+        "slices": _slices(results),
+        "n_replayed": sum(1 for r in results if r.replayed),
         "latency_s": _latency(results),
         "usage": _usage(results),
         "usage_by_model": {
@@ -356,7 +380,7 @@ def _group(results: Iterable[CaseResult], keys: Any) -> dict[str, list[CaseResul
     return groups
 
 
-def _slices(results: Sequence[CaseResult], labels: Sequence[str]) -> dict[str, Any]:
+def _slices(results: Sequence[CaseResult]) -> dict[str, Any]:
     from pytest_ftclass.intervals import wilson_interval
 
     slices = {}
@@ -370,7 +394,9 @@ def _slices(results: Sequence[CaseResult], labels: Sequence[str]) -> dict[str, A
             "n_scored": len(pairs),
             "accuracy": right / len(pairs) if pairs else None,
             "accuracy_ci": _pair(wilson_interval(right, len(pairs))),
-            "macro_f1": _macro_f1(pairs, labels),
+            "macro_f1_present": _macro_f1(
+                pairs, sorted({label for pair in pairs for label in pair})
+            ),
         }
     return slices
 

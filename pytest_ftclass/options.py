@@ -193,6 +193,12 @@ SETTINGS: dict[str, Setting] = {
             "gate: a drop or a worse comparison fails only when significant at this level",
             kind="float",
         ),
+        Setting(
+            "ft_allow_subset",
+            "gate: judge a run that asked only part of the suite (-k, --lf, node ids, -x)",
+            False,
+            kind="bool",
+        ),
         Setting("ft_compare", "also ask every case of --ft-model of this second model"),
         Setting(
             "ft_gate_compare",
@@ -268,6 +274,7 @@ class Settings:
     max_drop: tuple[Bound, ...] = ()
     save_baseline: Path | None = None
     significance: float | None = None
+    allow_subset: bool = False
     compare: str | None = None
     gate_compare: bool = False
     rootdir: Path = field(default_factory=Path.cwd)
@@ -313,15 +320,68 @@ def resolve_settings(config: pytest.Config) -> Settings:
         raise pytest.UsageError(
             f"pytest-ftclass: ft_significance must be between 0 and 1, got {significance}"
         )
-    if values["baseline"] is not None and not values["baseline"].is_file():
-        raise pytest.UsageError(
-            f"pytest-ftclass: baseline report {values['baseline']} does not exist"
-        )
+    if values["baseline"] is not None:
+        problem = baseline_problem(values["baseline"])
+        if problem:
+            raise pytest.UsageError(f"pytest-ftclass: --ft-baseline {problem}")
+    for key in ("min", "max", "max_drop"):
+        problem = unknown_metrics(values[key])
+        if problem:
+            raise pytest.UsageError(f"pytest-ftclass: --ft-{key.replace('_', '-')}: {problem}")
     if values["max_drop"] and values["baseline"] is None:
         raise pytest.UsageError("pytest-ftclass: --ft-max-drop needs --ft-baseline")
     if values["gate_compare"] and not values["compare"]:
         raise pytest.UsageError("pytest-ftclass: --ft-gate-compare needs --ft-compare=MODEL")
     return Settings(rootdir=config.rootpath, **values)
+
+
+def baseline_problem(path: Path) -> str | None:
+    """What is wrong with a baseline report file, or ``None`` when it can be used."""
+    from .report.json_report import load_report
+
+    if not path.is_file():
+        return f"{path}: no such file" if not path.exists() else f"{path}: not a file"
+    try:
+        load_report(path)
+    except (OSError, ValueError) as err:
+        return str(err)
+    return None
+
+
+def writable_problem(directory: Path) -> str | None:
+    """Why files could not be written in ``directory`` (made when needed), or ``None``.
+
+    Nothing is created: the directory, or the nearest of its parents that
+    exists, must be a writable directory.
+
+    >>> import tempfile
+    >>> writable_problem(Path(tempfile.mkdtemp()) / "reports") is None
+    True
+    >>> writable_problem(Path(__file__) / "reports")  # doctest: +ELLIPSIS
+    'cannot be made: .../options.py is not a directory'
+    """
+    existing = directory
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    made = "" if existing == directory else "cannot be made: "
+    if not existing.is_dir():
+        return f"{made}{existing} is not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{made}{existing} is not writable"
+    return None
+
+
+def unknown_metrics(bounds: tuple[Bound, ...]) -> str | None:
+    """A message naming the gate metrics no report can have, or ``None``."""
+    from .gate import is_known_metric, known_metric_names
+
+    unknown = [bound.metric for bound in bounds if not is_known_metric(bound.metric)]
+    if not unknown:
+        return None
+    return (
+        f"unknown metric {', '.join(repr(name) for name in unknown)} "
+        f"(known: {', '.join(known_metric_names())})"
+    )
 
 
 def _convert(setting: Setting, value: Any, base: Path) -> Any:

@@ -242,11 +242,33 @@ def _describe(error: BaseException) -> str:
         message = detail.get("message") or str(error)
         return f"HTTP {error.status_code} {kind}: {message}"
     if isinstance(error, openai.APITimeoutError):
-        return "request timed out"
+        return f"request to {_where(error)} timed out"
     if isinstance(error, openai.APIConnectionError):
         cause = error.__cause__
-        return f"connection error: {type(cause).__name__ if cause else 'unknown'}"
+        return (
+            f"connection error to {_where(error)}: {type(cause).__name__ if cause else 'unknown'}"
+        )
     return f"{type(error).__name__}: {error}"
+
+
+def _where(error: Any) -> str:
+    """The URL a failed request went to, without credentials or query.
+
+    >>> class Failed:
+    ...     request = type("Request", (), {"url": "http://user:pw@h:8000/v1/completions?key=k"})
+    >>> _where(Failed())
+    'http://h:8000/v1/completions'
+    """
+    from urllib.parse import urlsplit
+
+    url = getattr(getattr(error, "request", None), "url", None)
+    if url is None:
+        return "the server"
+    parts = urlsplit(str(url))
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return f"{parts.scheme}://{host}{parts.path}"
 
 
 def predict(
@@ -263,6 +285,7 @@ def predict(
     progress: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
     on_answer: Callable[[dict[str, Prediction]], None] | None = None,
+    replayed: Callable[[str, dict[str, Any]], bool] | None = None,
     redactor: Redactor | None = None,
     access: ModelAccess | None = None,
 ) -> dict[str, Prediction]:
@@ -274,10 +297,13 @@ def predict(
     request finishes, with the number of cases it answered, and before it
     ``on_answer(predictions)`` with those cases' predictions.  Setting ``stop``
     (from another thread) cancels the requests still running: ``predict`` then
-    raises :class:`asyncio.CancelledError`.  ``redactor`` replaces secrets in
-    what the server wrote (labels, texts, errors) before anyone sees it;
-    ``access`` (see :mod:`pytest_ftclass.refusals`) stops asking the model after
-    a definitive error.
+    raises :class:`asyncio.CancelledError`.  ``replayed(url, request)`` tells
+    whether a request will be answered from a cassette: those predictions are
+    marked ``replayed`` and carry no latency (the time vcrpy took is not the
+    model's).  ``redactor`` replaces secrets in what the server wrote (labels,
+    texts, errors) before anyone sees it; ``access`` (see
+    :mod:`pytest_ftclass.refusals`) stops asking the model after a definitive
+    error.
     """
     coroutine = _predict_async(
         list(cases),
@@ -292,6 +318,7 @@ def predict(
         progress=progress,
         stop=stop,
         on_answer=on_answer,
+        replayed=replayed,
         redactor=redactor,
         access=access,
     )
@@ -334,31 +361,39 @@ async def _predict_async(
     progress: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
     on_answer: Callable[[dict[str, Prediction]], None] | None = None,
+    replayed: Callable[[str, dict[str, Any]], bool] | None = None,
     redactor: Redactor | None = None,
     access: ModelAccess | None = None,
 ) -> dict[str, Prediction]:
+    ordered = cases
     try:
         options, approximate = shape_options(options, model=model, endpoint=endpoint, labels=labels)
     except ValueError as err:
         return {case.id: Prediction.failed(str(err)) for case in cases}
     if redactor is not None:
         describe_error = redacting(describe_error, redactor)
+    cases, source_cases, results = split_unaskable(cases, source_cases, endpoint)
+    if redactor is not None:
+        results = {k: redactor.prediction(p) for k, p in results.items()}
+    if results and on_answer is not None:
+        on_answer(dict(results))
     # the tokenizer follows the model id; an Azure request names the deployment
     model = client_options.azure_deployment or model
     client = make_async_client(client_options)
     limit = Pacer(options.concurrency, options.rate_limit_wait, access, describe_error)
-    results: dict[str, Prediction] = {}
     try:
         if endpoint == "completions":
-            url = str(client.base_url).rstrip("/") + "/completions"
+            url = _url(client, "/completions")
             batches = _completion_batches(cases, source_cases, model, options, url, page_recorded)
             jobs = [
-                _ask_completions(client, limit, batch, keep, model, labels, options, describe_error)
+                _ask_completions(
+                    client, limit, batch, keep, model, labels, options, describe_error, replayed
+                )
                 for batch, keep in batches
             ]
         else:
             jobs = [
-                _ask_chat(client, limit, case, model, labels, options, describe_error)
+                _ask_chat(client, limit, case, model, labels, options, describe_error, replayed)
                 for case in cases
             ]
         tasks = [asyncio.ensure_future(job) for job in jobs]
@@ -383,7 +418,7 @@ async def _predict_async(
                 watcher.cancel()
     finally:
         await client.close()
-    return {case.id: results[case.id] for case in cases if case.id in results}  # cases' order
+    return {case.id: results[case.id] for case in ordered if case.id in results}  # cases' order
 
 
 def redacting(
@@ -443,17 +478,19 @@ async def _ask_completions(
     labels: list[str],
     options: RequestOptions,
     describe_error: Callable[[BaseException], str],
+    replayed: Callable[[str, dict[str, Any]], bool] | None = None,
 ) -> dict[str, Prediction]:
     try:
         request = options.completions_body(batch, model)
     except ValueError as err:
         return {case.id: Prediction.failed(str(err)) for case in batch if case.id in keep}
+    from_cassette = replayed is not None and replayed(_url(client, "/completions"), request)
     started = time.perf_counter()
     try:
         text, elapsed = await limit.send(client, "/completions", request)
         body = _json_body(text)
     except Exception as err:
-        elapsed = time.perf_counter() - started
+        elapsed = None if from_cassette else time.perf_counter() - started
         message = describe_error(err)
         return {c.id: Prediction.failed(message, elapsed) for c in batch if c.id in keep}
     predictions = parse_completions(
@@ -466,7 +503,7 @@ async def _ask_completions(
     answered = {}
     for case, prediction in zip(batch, predictions, strict=True):
         if case.id in keep:
-            prediction.latency_s = elapsed
+            _timed(prediction, elapsed, from_cassette)
             answered[case.id] = prediction
     return answered
 
@@ -479,19 +516,64 @@ async def _ask_chat(
     labels: list[str],
     options: RequestOptions,
     describe_error: Callable[[BaseException], str],
+    replayed: Callable[[str, dict[str, Any]], bool] | None = None,
 ) -> dict[str, Prediction]:
     request = options.chat_body(case, model)
+    from_cassette = replayed is not None and replayed(_url(client, "/chat/completions"), request)
     started = time.perf_counter()
     try:
         text, elapsed = await limit.send(client, "/chat/completions", request)
         body = _json_body(text)
     except Exception as err:
-        return {case.id: Prediction.failed(describe_error(err), time.perf_counter() - started)}
+        elapsed = None if from_cassette else time.perf_counter() - started
+        return {case.id: Prediction.failed(describe_error(err), elapsed)}
     prediction = parse_chat(
         body, labels=labels, stop=options.stop, constrained=options.logit_bias is not None
     )
-    prediction.latency_s = elapsed
+    _timed(prediction, elapsed, from_cassette)
     return {case.id: prediction}
+
+
+def _timed(prediction: Prediction, elapsed: float, from_cassette: bool) -> None:
+    """Mark where the answer came from: a live answer's latency, or replayed (none)."""
+    prediction.replayed = from_cassette
+    prediction.latency_s = None if from_cassette else elapsed
+
+
+def _url(client: Any, path: str) -> str:
+    return str(client.base_url).rstrip("/") + path
+
+
+def split_unaskable(
+    cases: list[Case], source_cases: list[Case], endpoint: str
+) -> tuple[list[Case], list[Case], dict[str, Prediction]]:
+    """(cases to ask, source to cut pages from, errors of the cases no request can ask).
+
+    A chat case cannot be a Completions prompt: it fails with its own id, and
+    the pages are cut from the prompt cases only.
+
+    >>> from pytest_ftclass.cases import load_cases
+    >>> mixed = load_cases([{"id": "p", "prompt": "a", "completion": " x"},
+    ...     {"id": "c", "messages": [{"role": "user", "content": "a"},
+    ...                              {"role": "assistant", "content": "x"}]}])
+    >>> ask, _, failed = split_unaskable(mixed, mixed, "completions")
+    >>> [c.id for c in ask], failed["c"].error.split(" is in")[0]
+    (['p'], "case 'c'")
+    """
+    if endpoint != "completions":
+        return cases, source_cases, {}
+    failed = {
+        case.id: Prediction.failed(
+            f"case {case.id!r} is in chat format but the model is asked through the "
+            "Completions endpoint; set ft_endpoint = chat (or name a chat model)"
+        )
+        for case in cases
+        if case.format == "chat"
+    }
+    if not failed:
+        return cases, source_cases, {}
+    asked = [case for case in cases if case.id not in failed]
+    return asked, [case for case in source_cases if case.format != "chat"], failed
 
 
 class Pacer:

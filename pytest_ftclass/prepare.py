@@ -19,8 +19,12 @@ What it fixes, each under the name of the lint check it answers
 - fields nothing reads: removed (``id``, ``tags`` and ``critical`` stay);
   ``input``/``label`` records (and CSV ``text``/``label`` rows) become
   prompt/completion ones;
-- the separator (``separator=``, else the one most prompts end in, else
-  ``\\n\\n###\\n\\n``) appended to prompts that lack it;
+- the separator appended to prompts that lack it: ``separator=``, else the
+  one most prompts end in if it occurs inside none of them, else
+  ``\\n\\n###\\n\\n`` (``\\n\\n####\\n\\n`` and so on while that occurs inside a
+  prompt); an ending that occurs inside prompts is cut off first only when it
+  is separator markup such as `` ->`` (``separator-in-prompt``), while text
+  such as a closing quote stays (:func:`pytest_ftclass.lint.choose_separator`);
 - a space put before completions that do not start with one;
 - the stop sequence most completions end in appended to those that lack it;
 - exact duplicates (after the fixes above) dropped, the first kept;
@@ -50,9 +54,11 @@ from pytest_ftclass.cases import KNOWN_FIELDS, completion_label
 from pytest_ftclass.lint import (
     DEFAULT_SEPARATOR,
     Record,
+    SeparatorChoice,
+    choose_separator,
     count_tokens,
-    infer_separator,
     infer_stop,
+    plural,
     read_records,
 )
 from pytest_ftclass.tokens import context_limit, encoding_for
@@ -70,6 +76,7 @@ class PrepareResult:
     valid: list[dict[str, Any]]
     fixes: dict[str, list[int]] = field(default_factory=dict)
     separator: str = ""
+    replaced_separator: str = ""
     stop: str = ""
     encoding: str | None = None
     limit: int = 0
@@ -88,16 +95,23 @@ class PrepareResult:
             lines.append("nothing to fix")
         if self.encoding is None:
             lines.append("long-examples: not checked (no tokenizer available offline)")
-        lines.append(
-            f"separator {self.separator!r}, stop sequence {self.stop or '(none)'!r}, "
-            f"limit {self.limit} tokens ({self.encoding or 'not counted'})"
+        replaced = (
+            f" (replacing {self.replaced_separator!r}, which occurs inside prompts)"
+            if self.replaced_separator
+            else ""
         )
+        lines.append(
+            f"separator {self.separator!r}{replaced}, stop sequence {self.stop or '(none)'!r}, "
+            f"limit {plural(self.limit, 'token')} ({self.encoding or 'not counted'})"
+        )
+        if self.separator and self.separator != DEFAULT_SEPARATOR:
+            lines.append(f"evaluate with --ft-separator={self.separator!r} (not the default)")
         for kind, rows, path in (
             ("train", self.train, self.train_path),
             ("valid", self.valid, self.valid_path),
         ):
             where = f" -> {path}" if path is not None else ""
-            lines.append(f"{kind}: {len(rows)} examples{where}")
+            lines.append(f"{kind}: {plural(len(rows), 'example')}{where}")
         return "\n".join(lines)
 
 
@@ -163,12 +177,15 @@ def prepare_records(
         else:
             kept.append(record)
     prompts = [r.prompt for r in kept if r.format != "chat"]
-    sep = separator or infer_separator(prompts) or DEFAULT_SEPARATOR
+    if separator:
+        choice = SeparatorChoice(separator, separator, separator)
+    else:
+        choice = choose_separator(prompts)
     stop = infer_stop([r.completion for r in kept if r.format != "chat"])
-    empty = {r.line for r in kept if not r.prompt.removesuffix(sep).strip()}
+    empty = {r.line for r in kept if not _prompt_text(r.prompt, choice).strip()}
     fixes["empty-prompts"] += sorted(empty)
     kept = [r for r in kept if r.line not in empty]
-    examples = [(r.line, _fixed(r, sep, stop, fixes)) for r in kept]
+    examples = [(r.line, _fixed(r, choice, stop, fixes)) for r in kept]
     examples = _drop_duplicates(examples, fixes)
     encoding = encoding_for(model, approximate=True)
     limit = max_tokens if max_tokens is not None else context_limit(model)
@@ -192,7 +209,10 @@ def prepare_records(
         train=[examples[i][1] for i in train_idx],
         valid=[examples[i][1] for i in valid_idx],
         fixes={check: sorted(rows) for check, rows in fixes.items() if rows},
-        separator=sep if main == "prompt" else "",
+        separator=choice.separator if main == "prompt" else "",
+        replaced_separator=(
+            choice.current if main == "prompt" and choice.current != choice.separator else ""
+        ),
         stop=stop,
         encoding=encoding.name if encoding is not None else None,
         limit=limit,
@@ -235,8 +255,16 @@ def split_stratified(
     return train, sorted(valid)
 
 
+def _prompt_text(prompt: str, choice: SeparatorChoice) -> str:
+    """``prompt`` without the data's separator (or the chosen one, when it already ends in it)."""
+    for separator in (choice.current, choice.separator):
+        if separator and prompt.endswith(separator):
+            return prompt[: -len(separator)]
+    return prompt
+
+
 def _fixed(
-    record: Record, separator: str, stop: str, fixes: dict[str, list[int]]
+    record: Record, choice: SeparatorChoice, stop: str, fixes: dict[str, list[int]]
 ) -> dict[str, Any]:
     """The record as a clean fine-tuning example; the fixes it needed go into ``fixes``."""
     csv_row = record.format == "text" and "input" not in record.fields
@@ -247,9 +275,14 @@ def _fixed(
         messages = [{"role": m["role"], "content": m["content"]} for m in record.messages]
         return {"messages": messages, **kept}
     prompt, completion = record.prompt, record.completion
-    if not prompt.endswith(separator):
+    current = choice.current
+    if current and current != choice.separator and prompt.endswith(current):
+        fixes["separator-in-prompt"].append(record.line)
+        prompt = prompt[: -len(current)]
+    elif not prompt.endswith(choice.separator):
         fixes["separator-missing"].append(record.line)
-        prompt += separator
+    if not prompt.endswith(choice.separator):
+        prompt += choice.separator
     if not completion[0].isspace():
         fixes["leading-space"].append(record.line)
         completion = " " + completion
@@ -325,10 +358,11 @@ def _describe(check: str, rows: Sequence[int]) -> str:
         "empty-prompts": "dropped lines with an empty prompt",
         "unknown-fields": "removed unknown fields",
         "separator-missing": "appended the separator",
+        "separator-in-prompt": "replaced the separator, which occurs inside prompts",
         "leading-space": "added a leading space to the completion",
         "stop-missing": "appended the stop sequence",
         "duplicate-rows": "dropped duplicates",
         "long-examples": "dropped examples over the token limit",
     }.get(check, check)
     shown = ", ".join(map(str, rows[:10])) + (", …" if len(rows) > 10 else "")
-    return f"{what} ({len(rows)}: line{'s' if len(rows) > 1 else ''} {shown})"
+    return f"{what} ({plural(len(rows), 'line')}: {shown})"

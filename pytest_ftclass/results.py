@@ -41,6 +41,8 @@ class Prediction:
     latency_s: float | None = None
     error: str | None = None
     logprobs_approximate: bool = False
+    #: Read from a cassette rather than asked: ``latency_s`` is then ``None``.
+    replayed: bool = False
 
     @property
     def ok(self) -> bool:
@@ -59,8 +61,10 @@ class Prediction:
         return cls(**{k: data.get(k) for k in _PREDICTION_FIELDS if k in data})
 
     @classmethod
-    def failed(cls, error: str, latency_s: float | None = None) -> Prediction:
-        return cls(label=None, error=error, latency_s=latency_s)
+    def failed(
+        cls, error: str, latency_s: float | None = None, *, finish_reason: str | None = None
+    ) -> Prediction:
+        return cls(label=None, error=error, latency_s=latency_s, finish_reason=finish_reason)
 
 
 _PREDICTION_FIELDS = (
@@ -72,6 +76,7 @@ _PREDICTION_FIELDS = (
     "latency_s",
     "error",
     "logprobs_approximate",
+    "replayed",
 )
 
 
@@ -79,9 +84,13 @@ _PREDICTION_FIELDS = (
 class CaseResult:
     """One case's outcome: expected label, prediction and where the case came from.
 
-    ``nodeid`` is the pytest item id, ``source`` the case source (a file path
-    relative to the rootdir, or the test function's id), ``input_digest`` a
-    digest of the request input: the prompt text itself is never stored.
+    A case is one (``source``, ``case_id``, ``model``): asked once and scored
+    once however many items use it.  ``nodeid`` is the first of those items,
+    ``other_nodeids`` the rest; ``source`` the case source (a file path relative
+    to the rootdir, or the test function's id for a DataFrame or list whose cases
+    are in no case file), ``input_digest`` a digest of the request input: the
+    prompt text itself is never stored.  ``replayed``: the answer came from a
+    cassette, so ``latency_s`` is ``None`` and ``usage`` is what was recorded.
     """
 
     case_id: str
@@ -101,10 +110,18 @@ class CaseResult:
     error: str | None = None
     outcome: str = ""
     logprobs_approximate: bool = False
+    finish_reason: str | None = None
+    replayed: bool = False
+    other_nodeids: list[str] = field(default_factory=list)
 
     @property
     def correct(self) -> bool:
         return self.error is None and self.predicted == self.expected
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """What identifies the case in a run: ``(source, case_id, model)``."""
+        return (self.source, self.case_id, self.model)
 
     @property
     def task(self) -> str:

@@ -19,6 +19,7 @@ import pytest
 from .options import Settings
 from .redaction import public_url
 
+#: The test report attribute a case's result travels in (builtin types only).
 REPORT_ATTRIBUTE = "ftclass_result"
 JSON_NAME = "ftclass.json"
 HTML_NAME = "ftclass.html"
@@ -39,6 +40,12 @@ class ReportCollector:
         self.comparison: dict[str, Any] | None = None
         self.case_results: list[Any] | None = None  # the report's cases, as CaseResult
         self.metrics_helper: Any = None  # a MetricsProcess loading scikit-learn meanwhile
+        #: How much of the suite the items select (set after collection, see ``plugin``).
+        self.selection: dict[str, Any] | None = None
+        self.write_error: str | None = None
+        #: A usage error a pytest-xdist worker found after collection (it ran nothing).
+        self.usage_error: str | None = None
+        self._gate: Any = None  # the GateConfig, built once
 
     def prepare_metrics(self, n_cases: int) -> None:
         """Have scikit-learn loaded in a helper process while the ``n_cases`` cases run."""
@@ -61,34 +68,36 @@ class ReportCollector:
     @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
-        if not self.results:
+        if self.usage_error is not None:
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+            return
+        if exitstatus == pytest.ExitCode.USAGE_ERROR:
+            return
+        if not self.results and not self._gate_config().configured:
             return
         from .metrics import metrics_of_groups
-        from .report import (
-            append_step_summary,
-            build_report,
-            write_html_report,
-            write_json_report,
-            write_markdown_report,
-        )
+        from .report import build_report
         from .results import CaseResult
+        from .selection import selection_summary
 
         helper = self.metrics_helper  # scikit-learn loaded there while the cases ran
         metrics_of = metrics_of_groups if helper is None else helper.metrics_of
-        # Ordered by node id, so the report does not depend on the order reports arrived in
-        # (pytest-xdist interleaves them).
-        cases = [self.results[nodeid] for nodeid in sorted(self.results)]
+        cases = self._cases()
         results = [CaseResult.from_dict(case) for case in cases]
+        settings = self.settings
+        selection = selection_summary(self.selection, len(cases), interrupted=self.interrupted)
         self.report = build_report(
             results,
-            self.metadata(session, results),
-            positive_class=self.settings.positive_class,
+            self.metadata(session, results, partial=selection["subset"]),
+            model_under_test=settings.model,
+            compare_models=[settings.compare] if settings.compare else [],
+            selection=selection,
+            positive_class=settings.positive_class,
             texts=self.texts or None,
             cases=cases,  # already CaseResult.to_dict()'s shape: no second copy of each
             metrics_of=metrics_of,
         )
         self.gate = self.judge(session, self.report)
-        settings = self.settings
         if settings.compare:
             from .compare import compare_results, split_by_model
 
@@ -100,6 +109,47 @@ class ReportCollector:
                 name_b=settings.compare,
                 metrics_of=metrics_of,
             )
+        self.case_results = results
+        try:
+            self._write(session)
+        except OSError as err:
+            where = f"{err.filename}: " if getattr(err, "filename", None) else ""
+            self.write_error = f"{where}{err.strerror or err}"
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _cases(self) -> list[dict[str, Any]]:
+        """One result per case (source, case id, model), ordered by its first item's node id.
+
+        A case used by several items was asked once; its result names every item
+        (``other_nodeids``), is critical when one of them is, and takes the worst
+        of their outcomes.
+        """
+        merged: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for nodeid in sorted(self.results):
+            result = self.results[nodeid]
+            key = (result["source"], result["case_id"], result["model"])
+            first = merged.get(key)
+            if first is None:
+                merged[key] = result
+                continue
+            first["other_nodeids"] = [*first.get("other_nodeids", []), nodeid]
+            first["critical"] = bool(first.get("critical") or result.get("critical"))
+            first["outcome"] = max(
+                first.get("outcome", ""), result.get("outcome", ""), key=_SEVERITY.get
+            )
+        return list(merged.values())
+
+    def _write(self, session: pytest.Session) -> None:
+        from .report import (
+            append_step_summary,
+            write_html_report,
+            write_json_report,
+            write_markdown_report,
+        )
+
+        assert self.report is not None
+        settings = self.settings
+        results = self.case_results
         if settings.report:
             directory = settings.report_dir
             json_path, html_path = directory / JSON_NAME, directory / HTML_NAME
@@ -118,7 +168,6 @@ class ReportCollector:
         if summary is not None:
             self.written.append(summary)
         self._junit_properties(session.config)
-        self.case_results = results
 
     def _junit_properties(self, config: pytest.Config) -> None:
         """Metrics as properties of the JUnit XML test suite, when ``--junitxml`` is on."""
@@ -132,45 +181,66 @@ class ReportCollector:
         for name, value in junit_properties(self.report):
             xml.add_global_property(name, value)
 
-    def judge(self, session: pytest.Session, report: dict[str, Any]) -> Any:
-        """Evaluate the gate, record it in the report and set the exit status from it."""
-        from .gate import GateConfig, evaluate_gate
+    def _gate_config(self) -> Any:
+        from .gate import GateConfig
 
+        if self._gate is not None:
+            return self._gate
         settings = self.settings
         baseline = None
         if settings.baseline is not None:
             from .report import load_report
 
-            baseline = load_report(settings.baseline)
-        config = GateConfig(
+            baseline = load_report(settings.baseline)  # checked at start: it loads
+        self._gate = GateConfig(
             minimums=settings.min,
             maximums=settings.max,
             max_errors=settings.max_errors,
             max_drops=settings.max_drop,
             baseline=baseline,
+            baseline_name=f"baseline {settings.baseline}",
             significance=settings.significance,
-            compare_model=settings.compare,
             gate_compare=settings.gate_compare,
+            allow_subset=settings.allow_subset,
         )
-        gate = evaluate_gate(report, config)
+        return self._gate
+
+    def judge(self, session: pytest.Session, report: dict[str, Any]) -> Any:
+        """Evaluate the gate, record it in the report and set the exit status from it.
+
+        The exit status, the gate section and pytest's summary line say one
+        thing: a failed gate fails the run (``1 gate failed`` in the summary
+        line); a passed gate that forgave errors within ``--ft-max-errors``
+        turns their failure into a pass (``1 gate passed``).
+        """
+        from .gate import evaluate_gate
+
+        gate = evaluate_gate(report, self._gate_config())
         report["gate"] = gate.to_dict()
-        if gate.configured:
-            if not gate.passed:
-                session.exitstatus = pytest.ExitCode.TESTS_FAILED
-            elif (
-                session.exitstatus == pytest.ExitCode.TESTS_FAILED and self._only_budgeted_errors()
-            ):
-                # The gate passed and every failure was an API/parse error within its budget.
-                session.exitstatus = pytest.ExitCode.OK
+        stats = self._stats(session)
+        if not gate.active:
+            return gate
+        if not gate.passed:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            stats.setdefault("gate failed", []).append(gate)
+        elif session.exitstatus == pytest.ExitCode.TESTS_FAILED and self._only_budgeted_errors():
+            # The gate passed and every failure was an API/parse error within its budget.
+            session.exitstatus = pytest.ExitCode.OK
+            stats.setdefault("gate passed", []).append(gate)
         return gate
 
-    def _only_budgeted_errors(self) -> bool:
-        prediction_errors = {
-            nodeid for nodeid, data in self.results.items() if data.get("outcome") == "error"
-        }
-        return bool(self.failed) and self.failed <= prediction_errors
+    @staticmethod
+    def _stats(session: pytest.Session) -> dict[str, list[Any]]:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        return reporter.stats if reporter is not None else {}
 
-    def metadata(self, session: pytest.Session, results: list[Any]) -> dict[str, Any]:
+    def _only_budgeted_errors(self) -> bool:
+        return bool(self.failed) and self.failed <= self._errors_of_items()
+
+    def metadata(
+        self, session: pytest.Session, results: list[Any], *, partial: bool = False
+    ) -> dict[str, Any]:
+        """Run metadata; ``partial``: the report covers less than the suite (see ``selection``)."""
         from . import __version__
 
         settings = self.settings
@@ -181,10 +251,13 @@ class ReportCollector:
             "pytest_version": pytest.__version__,
             "started": self.started.isoformat(timespec="seconds"),
             "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "model_under_test": settings.model,
+            "compare_models": [settings.compare] if settings.compare else [],
             "models": models,
             "endpoints": endpoints,
             "record_mode": settings.record_mode,
-            "partial": self.interrupted,
+            "partial": partial or self.interrupted,
+            "interrupted": self.interrupted,
             "base_url": public_url(settings.base_url),  # no userinfo, no query
             "cassette_dir": _display_path(settings.cassette_dir, settings.rootdir),
             # sources that are files: their path from the rootdir and a digest of their bytes
@@ -202,18 +275,27 @@ class ReportCollector:
         }
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.usage_error is not None:
+            terminalreporter.write_line(f"ERROR: {self.usage_error}", red=True)
         if self.report is None:
             return
         from .report import summary_lines
+        from .selection import describe_subset
 
+        selection = self.report.get("selection") or {}
         if self.interrupted:
             terminalreporter.section("ftclass (partial: interrupted)", yellow=True)
             terminalreporter.write_line(
                 f"PARTIAL: the run was interrupted; these metrics cover the "
-                f"{len(self.results)} cases that finished"
+                f"{selection.get('asked', len(self.results))} cases that finished"
             )
         else:
             terminalreporter.section("ftclass")
+        if selection.get("subset") and not self.interrupted:
+            terminalreporter.write_line(
+                f"SUBSET: {describe_subset(selection)}; the metrics cover these cases only",
+                yellow=True,
+            )
         for line in summary_lines(self.report, results=self.case_results):
             terminalreporter.write_line(line)
         if self.comparison is not None:
@@ -222,19 +304,36 @@ class ReportCollector:
             terminalreporter.section("ftclass comparison")
             for line in comparison_lines(self.comparison):
                 terminalreporter.write_line(line)
+            for line in self._comparison_criticals():
+                terminalreporter.write_line(line)
         self._write_gate(terminalreporter)
         for path in self.written:
             terminalreporter.write_line(f"report written to {_display_path(path, Path.cwd())}")
+        if self.write_error is not None:
+            terminalreporter.write_line(
+                f"ftclass: the reports could not be written: {self.write_error}", red=True
+            )
+
+    def _comparison_criticals(self) -> list[str]:
+        """The comparison model's critical misses: listed, fatal only with ``--ft-gate-compare``."""
+        compare = self.settings.compare
+        missed = [
+            r
+            for r in self.case_results or []
+            if r.model == compare and r.critical and r.error is None and not r.correct
+        ]
+        if not missed:
+            return []
+        fatal = "judged by the gate" if self.settings.gate_compare else "not gated"
+        names = ", ".join(r.case_id for r in missed[:10])
+        more = f" and {len(missed) - 10} more" if len(missed) > 10 else ""
+        return [f"critical cases {compare} mispredicts ({fatal}): {names}{more}"]
 
     def _write_gate(self, terminalreporter: Any) -> None:
         gate = self.gate
         if gate is None:
             return
-        if not gate.configured:
-            if gate.verdicts:
-                terminalreporter.section("ftclass gate")
-                for verdict in gate.verdicts:
-                    terminalreporter.write_line(verdict.describe())
+        if not gate.active:
             terminalreporter.write_line(
                 "no quality gate configured: the exit status only reflects failed and errored "
                 "items (set --ft-min, --ft-max, --ft-max-errors, --ft-baseline, --ft-gate-compare)"
@@ -244,12 +343,31 @@ class ReportCollector:
         for verdict in gate.verdicts:
             if not verdict.passed or terminalreporter.verbosity > 0:
                 terminalreporter.write_line(verdict.describe(), red=not verdict.passed)
+        criteria = _plural(len(gate.verdicts), "criterion", "criteria")
         if gate.passed:
-            terminalreporter.write_line(f"gate passed ({len(gate.verdicts)} criteria)", green=True)
+            terminalreporter.write_line(f"gate passed ({criteria})", green=True)
+            others = self.failed - self._errors_of_items()
+            if others:
+                terminalreporter.write_line(
+                    f"the run still fails: {_plural(len(others), 'test')} failed outside the "
+                    "gate (see above)",
+                    red=True,
+                )
         else:
             terminalreporter.write_line(
-                f"gate FAILED: {len(gate.failures)} of {len(gate.verdicts)} criteria", red=True
+                f"gate FAILED: {len(gate.failures)} of {criteria}", red=True
             )
+
+    def _errors_of_items(self) -> set[str]:
+        return {nodeid for nodeid, data in self.results.items() if data.get("outcome") == "error"}
+
+
+_SEVERITY = {"": 0, "passed": 1, "mispredicted": 2, "informational": 3, "failed": 4, "error": 5}
+"""Which outcome of the items using one case the case's result keeps: the worst."""
+
+
+def _plural(count: int, noun: str, plural: str | None = None) -> str:
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
 
 
 def _file_digest(path: Path) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 
 def _binomial_tail(k: int, n: int) -> float:
@@ -74,6 +74,19 @@ class PairedComparison:
         """One-sided p-value for "B gets fewer cases right than A"."""
         return mcnemar_exact(self.a_only, self.b_only, alternative="a_better")
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PairedComparison:
+        """The comparison :meth:`to_dict` wrote (the p-values are recomputed)."""
+        return cls(**{name: int(data[name]) for name in _COUNTS})
+
+    def b_significantly_worse(self, alpha: float) -> bool:
+        """Whether B gets fewer of the shared cases right, and McNemar's one-sided p < ``alpha``.
+
+        >>> paired([(True, False)] * 10 + [(False, True)] * 2).b_significantly_worse(0.05)
+        True
+        """
+        return self.a_only > self.b_only and self.p_b_worse < alpha
+
     def to_dict(self) -> dict[str, float | int]:
         return {
             "n_shared": self.n_shared,
@@ -84,6 +97,9 @@ class PairedComparison:
             "p_value": self.p_value,
             "p_b_worse": self.p_b_worse,
         }
+
+
+_COUNTS = ("n_shared", "both_right", "both_wrong", "a_only", "b_only")
 
 
 def paired(correct_pairs: Iterable[tuple[bool, bool]]) -> PairedComparison:

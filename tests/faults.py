@@ -26,6 +26,8 @@ Faults (the ``FAULTS`` names):
 ``no_choices``                  forward, then remove ``choices``
 ``out_of_set``                  forward, then make choice ``0`` answer ``" weather"``
 ``reverse_choices``             forward, then reverse the ``choices`` list
+``content_filter``              forward, then withhold choice ``0``: ``finish_reason``
+                                ``content_filter``, text ``""`` (content ``null`` on Chat)
 ``echo_credentials``            forward, then echo the request's credentials back: in
                                 a response header (``x-debug-auth``, ``x-debug-url``)
                                 and in a ``debug`` field of a JSON object body
@@ -75,6 +77,7 @@ FAULTS = (
     "no_choices",
     "out_of_set",
     "reverse_choices",
+    "content_filter",
     "echo_credentials",
     "echo_in_answer",
     "echo_unauthorized",
@@ -275,7 +278,7 @@ _HOP_HEADERS = {
 }
 
 
-_SPOILERS = ("no_logprobs", "no_choices", "out_of_set", "reverse_choices")
+_SPOILERS = ("no_logprobs", "no_choices", "out_of_set", "reverse_choices", "content_filter")
 _ECHOES = ("echo_credentials", "echo_in_answer")
 
 
@@ -387,6 +390,13 @@ def spoil(fault: str, answer: Any) -> Any:
             first["text"] = " weather"
     elif fault == "reverse_choices":
         choices.reverse()
+    elif fault == "content_filter" and choices:
+        first = min(choices, key=lambda c: c.get("index", 0))
+        first["finish_reason"], first["logprobs"] = "content_filter", None
+        if isinstance(first.get("message"), dict):
+            first["message"]["content"] = None
+        else:
+            first["text"] = ""
     return answer
 
 

@@ -30,7 +30,7 @@ from pytest_ftclass.evaluation import UNUSED_BASE_URL
 from pytest_ftclass.predict import ClientOptions, RequestOptions, predict
 from pytest_ftclass.recording import Recorder
 from pytest_ftclass.reference import ReferenceServer
-from pytest_ftclass.reference.batches import BatchOptions, batch_store
+from pytest_ftclass.reference.batches import BatchOptions
 from pytest_ftclass.results import Prediction
 
 from .conftest import SEPARATOR, VOCABULARY, validation_lines, write_jsonl
@@ -160,7 +160,7 @@ def test_input_file_is_deterministic_with_stable_safe_custom_ids() -> None:
 
 
 def test_progress_is_reported_at_every_poll(reference_server: Any) -> None:
-    batch_store(reference_server).options = BatchOptions(polls=4)
+    reference_server.batches.options = BatchOptions(polls=4)
     seen: list[tuple[int, int]] = []
     cases = chat_cases()
     predict_via_batch(
@@ -182,7 +182,7 @@ def test_progress_is_reported_at_every_poll(reference_server: Any) -> None:
 
 
 def test_a_batch_can_finish_after_a_delay(reference_server: Any) -> None:
-    batch_store(reference_server).options = BatchOptions(delay_s=0.3)
+    reference_server.batches.options = BatchOptions(delay_s=0.3)
     seen: list[tuple[int, int]] = []
     predictions = predict_via_batch(
         prompt_cases(),
@@ -199,7 +199,7 @@ def test_a_batch_can_finish_after_a_delay(reference_server: Any) -> None:
 
 
 def test_giving_up_waiting_fails_every_case_naming_the_batch(reference_server: Any) -> None:
-    batch_store(reference_server).options = BatchOptions(polls=1000)
+    reference_server.batches.options = BatchOptions(polls=1000)
     cases = chat_cases(1)
     predictions = predict_via_batch(
         cases,
@@ -274,7 +274,7 @@ def test_an_api_error_while_polling_fails_every_case(reference_server: Any) -> N
     assert "HTTP 500" in (next(iter(predictions.values())).error or "")
 
 
-def test_a_chat_case_on_completions_fails_its_page_as_live(reference_server: Any) -> None:
+def test_a_chat_case_on_completions_fails_on_its_own_as_live(reference_server: Any) -> None:
     # three pages of three: prompts, the chat cases, prompts (ids unique across pages)
     cases = [*prompt_cases(1), *chat_cases(1), *[c for c in prompt_cases(2) if c.id.endswith("-1")]]
     common = {
@@ -286,8 +286,10 @@ def test_a_chat_case_on_completions_fails_its_page_as_live(reference_server: Any
     }
     batched = predict_via_batch(cases, poll_interval=FAST, **common)
     live = predict(cases, **common)
-    failed = {case_id for case_id, p in batched.items() if not p.ok}
-    assert failed == {c.id for c in cases[3:6]}  # the page holding the chat cases
+    failed = {case_id: p.error for case_id, p in batched.items() if not p.ok}
+    chat = [c.id for c in cases[3:6]]
+    assert list(failed) == chat  # each chat case, and only those: its page-mates are asked
+    assert all(error.startswith(f"case {c!r} is in chat format") for c, error in failed.items())
     assert batched == without_latency(live)
 
 
@@ -303,7 +305,7 @@ def test_files_and_batches_are_openai_shaped(reference_server: Any) -> None:
     assert (uploaded.object, uploaded.purpose, uploaded.filename) == ("file", "batch", "in.jsonl")
     assert api.files.retrieve(uploaded.id).id == uploaded.id
     assert api.files.content(uploaded.id).content == data
-    batch_store(reference_server).options = BatchOptions(polls=1)
+    reference_server.batches.options = BatchOptions(polls=1)
     batch = api.batches.create(
         input_file_id=uploaded.id, endpoint="/v1/completions", completion_window="24h"
     )
@@ -333,7 +335,13 @@ def test_files_and_batches_are_openai_shaped(reference_server: Any) -> None:
         )
     assert bad.value.body["param"] == "endpoint"  # type: ignore[index]
     with pytest.raises(openai.BadRequestError):
-        api.files.create(file=("x.jsonl", data, "application/jsonl"), purpose="fine-tune")
+        api.files.create(file=("x.jsonl", data, "application/jsonl"), purpose="assistants")
+    tuning = api.files.create(file=("x.jsonl", data, "application/jsonl"), purpose="fine-tune")
+    with pytest.raises(openai.BadRequestError) as wrong_purpose:  # not a batch file
+        api.batches.create(
+            input_file_id=tuning.id, endpoint="/v1/completions", completion_window="24h"
+        )
+    assert wrong_purpose.value.param == "input_file_id"
 
 
 def test_a_malformed_input_file_fails_the_batch(reference_server: Any) -> None:
@@ -383,7 +391,7 @@ def test_a_recorded_batch_replays_with_the_server_stopped(
     cases = prompt_cases() if endpoint == "completions" else chat_cases()
     path = tmp_path / "cassette.json"
     with ReferenceServer(lambda model: classifier) as server:
-        batch_store(server).options = BatchOptions(polls=3)
+        server.batches.options = BatchOptions(polls=3)
         recorded_progress: list[tuple[int, int]] = []
         recorded = run_batch(
             Recorder(tmp_path, "once"),

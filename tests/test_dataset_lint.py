@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -440,3 +441,136 @@ def test_cli_lint_exit_status_and_json(
     assert data["counts"]["error"] == 0 and data["context_limit"] == 16384
     assert main(["lint", str(tmp_path / "nope.jsonl")]) == 1
     assert "unreadable" in capsys.readouterr().out
+
+
+# A count of one followed by a plural noun ("1 classes", "1 training classes").
+ONE_WITH_PLURAL = re.compile(
+    r"(?<![\d.,])1 (?:[a-z]+ )?(?:classes|examples|lines|labels|prompts|errors|warnings|tokens)\b"
+)
+
+
+def test_counts_of_one_read_in_the_singular(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train = Writer()
+    for i in range(150):
+        train.add({"prompt": f"Story {i} about the match{SEP}", "completion": " sport"})
+    for i in range(20):
+        train.add({"prompt": f"Story {i} about the chip{SEP}", "completion": " tech"})
+    train.add({"prompt": f"Story about the derby{SEP}", "completion": "sport"})
+    valid = Writer()
+    valid.add({"prompt": f"Held-out story on the cup{SEP}", "completion": " sport"})
+    valid.add({"prompt": f"Held-out story on the vote{SEP}", "completion": " politics"})
+    train_path, valid_path = train.write(tmp_path / "t.jsonl"), valid.write(tmp_path / "v.jsonl")
+    assert main(["lint", str(train_path), "--valid", str(valid_path)]) == 1
+    out = capsys.readouterr().out
+    for wording in (
+        "1 class with fewer than 100 examples: 'tech' (20)",
+        "1 training class never in validation: 'tech'",
+        "1 validation class never trained on: 'politics'",
+        "1 line with a completion that does not start with a space",
+        ": 1 error, ",
+    ):
+        assert wording in out, wording
+    assert not ONE_WITH_PLURAL.search(out), ONE_WITH_PLURAL.findall(out)
+
+    single = Writer()
+    single.add({"prompt": f"Only story{SEP}", "completion": " sport"})
+    assert main(["lint", str(single.write(tmp_path / "single.jsonl"))]) == 0
+    out = capsys.readouterr().out
+    assert "1 example; a fine-tune wants at least 100" in out
+    assert not ONE_WITH_PLURAL.search(out), ONE_WITH_PLURAL.findall(out)
+
+    colons = Writer()
+    for i in range(10):
+        colons.add({"prompt": f"Story {i}:", "completion": [" sport", " tech"][i % 2]})
+    colons.add({"prompt": "Note: one more story:", "completion": " sport"})
+    main(["lint", str(colons.write(tmp_path / "colons.jsonl"))])
+    out = capsys.readouterr().out
+    assert "prompts end in ':', but it also occurs inside 1 prompt: it is text" in out
+    assert not ONE_WITH_PLURAL.search(out), ONE_WITH_PLURAL.findall(out)
+
+
+# -- a validation file in another format than the training file ----------------------
+
+SENTIMENTS = ["positive", "neutral", "negative"]
+
+
+def review_text(i: int) -> str:
+    sentiment = SENTIMENTS[i % 3]
+    return f"Review {i}: the drug left me feeling {sentiment} after week {i // 3}"
+
+
+def valid_line(text: str, label: str, fmt: str) -> dict[str, Any]:
+    """One validation example in ``fmt``; the text the model classifies is ``text``."""
+    if fmt == "prompt":
+        return {"prompt": text + SEP, "completion": " " + label}
+    if fmt == "input/label":
+        return {"input": text, "label": label}
+    shots = []
+    if fmt == "chat with few shots":
+        shots = [
+            {"role": "user", "content": "Review 0: worked wonders"},
+            {"role": "assistant", "content": "positive"},
+        ]
+    system = {"role": "system", "content": "Classify the drug review's sentiment."}
+    answer = {"role": "assistant", "content": label}
+    return {"messages": [system, *shots, {"role": "user", "content": text}, answer]}
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mismatch"),
+    [
+        ("prompt", None),
+        ("chat", "error"),
+        ("chat with few shots", "error"),
+        ("input/label", "info"),
+    ],
+)
+def test_leakage_and_format_mismatch_across_formats(
+    fmt: str, mismatch: str | None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train = Writer()
+    for i in range(300):
+        train.add({"prompt": review_text(i) + SEP, "completion": " " + SENTIMENTS[i % 3]})
+    valid = Writer()
+    for i in range(300, 330):
+        valid.add(valid_line(review_text(i), SENTIMENTS[i % 3], fmt))
+    valid.add(valid_line(review_text(7), SENTIMENTS[7 % 3], fmt), "verbatim")
+    near = review_text(11).upper().replace(":", " -") + "!"
+    valid.add(valid_line(near, SENTIMENTS[11 % 3], fmt), "near")
+    train_path, valid_path = train.write(tmp_path / "t.jsonl"), valid.write(tmp_path / "v.jsonl")
+
+    status = main(["lint", str(train_path), "--valid", str(valid_path), "--json"])
+    found = {f["check"]: f for f in json.loads(capsys.readouterr().out)["findings"]}
+    assert found["leakage-identical"]["rows"] == valid.marks["verbatim"]
+    assert "training line 8" in found["leakage-identical"]["message"]
+    assert found["leakage-near-duplicate"]["rows"] == valid.marks["near"]
+    assert status == 1  # the verbatim leak is an error in every format
+    if mismatch is None:
+        assert "format-mismatch" not in found
+    else:
+        finding = found["format-mismatch"]
+        assert (finding["severity"], finding["count"]) == (mismatch, 32)
+        assert finding["file"] == str(valid_path)
+        assert "prompt/completion" in finding["message"]
+    if mismatch == "error":
+        assert "babbage-002" in found["format-mismatch"]["message"]
+
+
+def test_chat_training_file_against_prompt_validation_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train = Writer()
+    for i in range(300):
+        train.add(valid_line(review_text(i), SENTIMENTS[i % 3], "chat"))
+    valid = Writer()
+    for i in range(300, 320):
+        valid.add(valid_line(review_text(i), SENTIMENTS[i % 3], "prompt"))
+    valid.add(valid_line(review_text(4), SENTIMENTS[4 % 3], "prompt"), "verbatim")
+    train_path, valid_path = train.write(tmp_path / "t.jsonl"), valid.write(tmp_path / "v.jsonl")
+    assert main(["lint", str(train_path), "--valid", str(valid_path)]) == 1
+    out = capsys.readouterr().out
+    assert "error: format-mismatch: v.jsonl: the validation file is prompt/completion, " in out
+    assert "the training file chat" in out
+    assert "1 line with a training input verbatim (line 21 ~ training line 5)" in out

@@ -70,7 +70,7 @@ def by_id(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def stable(case: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in case.items() if k not in ("latency_s", "nodeid")}
+    return {k: v for k, v in case.items() if k not in ("latency_s", "nodeid", "replayed")}
 
 
 def attempts(log: list[ProxyRecord], text: str) -> list[ProxyRecord]:
@@ -162,7 +162,7 @@ def test_completions_retries_give_errors_on_exactly_the_affected_cases(
     recorded = by_id(read_report(suite))
     assert len(recorded) == 12
     assert {i for i, c in recorded.items() if c["error"]} == affected
-    assert read_report(suite)["overall"]["n_errors"] == 4
+    assert read_report(suite)["models"][0]["metrics"]["n_errors"] == 4
     assert [r.status for r in attempts(proxy.log, str(lines[8]["prompt"]))] == [429, 429]
     assert sorted(r.fault for r in proxy.log) == sorted(
         ["rate_limit", "rate_limit", "server_error", "pass", "drop", "pass"]
@@ -202,12 +202,12 @@ def test_spoiled_completions_answers(
     assert cases[ids[4]]["predicted"] == "weather"
     assert cases[ids[4]]["outcome"] == "mispredicted"
     assert cases[ids[5]]["predicted"] == cases[ids[5]]["expected"]
-    assert "weather" in read_report(suite)["overall"]["confusion_matrix"]["labels"]
+    assert "weather" in read_report(suite)["models"][0]["metrics"]["confusion_matrix"]["labels"]
     # malformed JSON, no choices: errors on exactly those pages
     broken = set(ids[6:10])
     assert {i for i, c in cases.items() if c["error"]} == broken
     assert all("malformed response" in cases[i]["error"] for i in broken)
-    assert read_report(suite)["overall"]["n_errors"] == 4
+    assert read_report(suite)["models"][0]["metrics"]["n_errors"] == 4
 
     check_replay_offline(suite, [proxy, reference_server], args, cases, broken, passed=7)
 
@@ -243,13 +243,13 @@ def test_chat_faults_timeouts_and_spoiled_answers(
     ids = [str(line["id"]) for line in lines]
     cases = by_id(read_report(suite))
     assert len(cases) == 12
-    assert cases[ids[0]]["error"] == "request timed out"
+    assert cases[ids[0]]["error"] == f"request to {proxy.base_url}/chat/completions timed out"
     assert cases[ids[1]]["error"].startswith("HTTP 503")
     assert "malformed response" in cases[ids[2]]["error"]
     assert "malformed response" in cases[ids[8]]["error"]
     broken = {ids[0], ids[1], ids[2], ids[8]}
     assert {i for i, c in cases.items() if c["error"]} == broken
-    assert read_report(suite)["overall"]["n_errors"] == 4
+    assert read_report(suite)["models"][0]["metrics"]["n_errors"] == 4
     for n in (3, 4, 5):
         assert cases[ids[n]]["predicted"] == cases[ids[n]]["expected"]
     assert cases[ids[6]]["logprobs"] == {}
@@ -294,3 +294,6 @@ def check_replay_offline(
     assert all("does not hold this request" in replayed[i]["error"] for i in failed)
     for case_id in set(recorded) - failed:
         assert stable(replayed[case_id]) == stable(recorded[case_id])
+        # a live answer has its latency; a replayed one says so and has none
+        assert recorded[case_id]["replayed"] is False and recorded[case_id]["latency_s"] > 0
+        assert replayed[case_id]["replayed"] is True and replayed[case_id]["latency_s"] is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -73,7 +74,8 @@ def test_threshold_just_met_and_just_missed(pytester: pytest.Pytester, server) -
     missed.stdout.fnmatch_lines(
         ["*FAIL accuracy = 0.9 (needs >= 0.901) [[]valid.cases.jsonl @ ft:babbage-002:acme::good]*"]
     )
-    first = report(pytester)["gate"]["verdicts"][0]
+    verdicts = report(pytester)["gate"]["verdicts"]
+    first = next(v for v in verdicts if v["criterion"] == "accuracy")
     assert (first["criterion"], first["value"], first["bound"], first["passed"]) == (
         "accuracy",
         0.9,
@@ -95,7 +97,8 @@ def test_max_bound_and_ini_list(pytester: pytest.Pytester, server) -> None:
     )
     result = pytester.runpytest(f"--ft-model={GOOD}", *args)
     assert result.ret == pytest.ExitCode.OK
-    assert len(report(pytester)["gate"]["verdicts"]) == 4  # 3 bounds + the error budget
+    # 3 bounds, the error budget and "cases scored"
+    assert len(report(pytester)["gate"]["verdicts"]) == 5
 
 
 def test_per_class_threshold(pytester: pytest.Pytester, server) -> None:
@@ -105,9 +108,14 @@ def test_per_class_threshold(pytester: pytest.Pytester, server) -> None:
     bad = pytester.runpytest(f"--ft-model={GOOD}", *args, "--ft-min", "recall[tech]=1.0")
     assert bad.ret == pytest.ExitCode.TESTS_FAILED
     bad.stdout.fnmatch_lines(["*FAIL recall[[]tech] = 0.75 (needs >= 1)*"])
+    # a class no case file has is a usage error before any request, naming the labels
+    shutil.rmtree(pytester.path / "reports")
     unknown = pytester.runpytest(f"--ft-model={GOOD}", *args, "--ft-min", "recall[golf]=0.5")
-    assert unknown.ret == pytest.ExitCode.TESTS_FAILED
-    unknown.stdout.fnmatch_lines(["*FAIL recall[[]golf]*unknown metric*"])
+    assert unknown.ret == pytest.ExitCode.USAGE_ERROR
+    unknown.stderr.fnmatch_lines(
+        ["*recall[[]golf]: no case has the label 'golf' (labels: politics, sport, tech)*"]
+    )
+    assert not (pytester.path / "reports").exists()
 
 
 def test_critical_miss_fails_the_gate(pytester: pytest.Pytester, server) -> None:
@@ -119,18 +127,38 @@ def test_critical_miss_fails_the_gate(pytester: pytest.Pytester, server) -> None
     )
 
 
-def test_errors_within_and_over_budget(pytester: pytest.Pytester) -> None:
-    # no cassette, replay only: every case is an error saying how to record it
-    write_jsonl(pytester.path / "valid.cases.jsonl", validation_lines(per_class=1))
-    within = pytester.runpytest(f"--ft-model={GOOD}", "--ft-max-errors=3")
-    within.assert_outcomes(errors=3)
+def test_errors_within_and_over_budget(pytester: pytest.Pytester, server) -> None:
+    # six cases recorded one per request; three more replay as errors (not in the cassette)
+    lines = validation_lines(per_class=3)
+    path = write_jsonl(pytester.path / "valid.cases.jsonl", lines[:6])
+    model = [f"--ft-model={GOOD}", "--ft-batch-size=1"]
+    pytester.runpytest(*model, f"--ft-base-url={server.base_url}", "--ft-record-mode=once")
+    write_jsonl(path, lines[:9])
+    within = pytester.runpytest(*model, "--ft-max-errors=3")
+    within.assert_outcomes(passed=6, errors=3)
     assert within.ret == pytest.ExitCode.OK
-    over = pytester.runpytest(f"--ft-model={GOOD}", "--ft-max-errors=2")
+    within.stdout.fnmatch_lines(["*6 passed, 3 errors, 1 gate passed*"])  # one story
+    over = pytester.runpytest(*model, "--ft-max-errors=2")
     assert over.ret == pytest.ExitCode.TESTS_FAILED
-    over.stdout.fnmatch_lines(["*FAIL errors = 3 (needs <= 2) [[]run]*"])
-    plain = pytester.runpytest(f"--ft-model={GOOD}")
+    over.stdout.fnmatch_lines(["*FAIL errors = 3 (needs <= 2) [[]run]*", "*1 gate failed*"])
+    plain = pytester.runpytest(*model)
     assert plain.ret == pytest.ExitCode.TESTS_FAILED
     plain.stdout.fnmatch_lines(["*no quality gate configured*"])
+
+
+def test_a_budget_never_passes_a_run_where_every_case_errored(pytester: pytest.Pytester) -> None:
+    # no cassette, replay only: every case is an error saying how to record it
+    write_jsonl(pytester.path / "valid.cases.jsonl", validation_lines(per_class=1))
+    result = pytester.runpytest(f"--ft-model={GOOD}", "--ft-max-errors=100")
+    result.assert_outcomes(errors=3)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "*FAIL cases scored = 0 (needs >= 1) [[]run]: "
+            "no case was scored: all 3 asked ended in errors*"
+        ]
+    )
+    assert report(pytester)["gate"]["passed"] is False
 
 
 @pytest.mark.parametrize(("sport", "significant"), [(2, False), (5, True)])
@@ -180,7 +208,7 @@ def test_bad_gate_options_are_usage_errors(pytester: pytest.Pytester) -> None:
     for args, message in [
         (["--ft-min", "accuracy"], "*--ft-min: expected METRIC=NUMBER*"),
         (["--ft-max-drop", "accuracy=0.1"], "*--ft-max-drop needs --ft-baseline*"),
-        (["--ft-baseline=nope.json"], "*baseline report*nope.json does not exist*"),
+        (["--ft-baseline=nope.json"], "*--ft-baseline *nope.json: no such file*"),
         (["--ft-gate-compare"], "*--ft-gate-compare needs --ft-compare=MODEL*"),
         (["--ft-significance=2"], "*ft_significance must be between 0 and 1*"),
     ]:

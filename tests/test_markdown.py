@@ -45,12 +45,20 @@ def test_markdown_has_headline_per_class_table_and_most_confident_mistakes() -> 
     assert "<b>" not in text
 
 
-def test_markdown_with_several_tasks_and_none() -> None:
+def test_markdown_with_several_models_tasks_and_none() -> None:
     other = CaseResult("o1", "t::o1", "other.jsonl", "ft:n", "chat", "a", "a", labels=["a", "b"])
-    many = [*results(), other]
-    text = render_markdown(build_report(many, {}))
-    assert text.startswith("## ftclass: all tasks\n")
-    assert "## ftclass: other.jsonl @ ft:n" in text
+    again = CaseResult("m1", "t::m1", "more.jsonl", "ft:m", "chat", "ham", "ham",
+                       labels=["ham", "spam"])  # fmt: skip
+    text = render_markdown(build_report([*results(), other, again], {}, model_under_test="ft:m"))
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    # the model under test first, its two tasks (one label set) pooled; never across models
+    assert headings == [
+        "## ftclass: model under test ft:m, 2 tasks pooled",
+        "## ftclass: mail.jsonl @ ft:m",
+        "## ftclass: more.jsonl @ ft:m",
+        "## ftclass: other.jsonl @ ft:n",
+    ]
+    assert "all tasks" not in text
     assert "No cases were run." in render_markdown(build_report([], {}))
 
 
@@ -79,15 +87,19 @@ def test_render_from_json_rewrites_html_and_markdown(tmp_path: Path) -> None:
 
 
 def test_junit_properties_are_flat_strings_of_the_report_numbers() -> None:
-    report = build_report(results(), {})
-    props = dict(junit_properties(report))
-    overall = report["overall"]
-    assert all(isinstance(k, str) and isinstance(v, str) for k, v in junit_properties(report))
-    assert float(props["ftclass.overall.accuracy"]) == overall["accuracy"]
-    assert float(props["ftclass.overall.accuracy_ci_low"]) == overall["accuracy_ci"][0]
-    assert float(props["ftclass.overall.macro_f1_ci_high"]) == overall["macro_f1_ci"][1]
-    assert props["ftclass.overall.positive_class"] == "spam"
-    assert float(props["ftclass.overall.classification/auroc"]) == overall["binary"]["auroc"]
+    report = build_report(results(), {}, model_under_test="ft:m")
+    pairs = junit_properties(report)
+    props = dict(pairs)
+    model = report["models"][0]["metrics"]
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in pairs)
+    assert pairs[0] == ("ftclass.model_under_test", "ft:m")  # it leads
+    assert not any("overall" in name for name in props)
+    assert props["ftclass.model[ft:m].role"] == "under_test"
+    assert float(props["ftclass.model[ft:m].accuracy"]) == model["accuracy"]
+    assert float(props["ftclass.model[ft:m].accuracy_ci_low"]) == model["accuracy_ci"][0]
+    assert float(props["ftclass.model[ft:m].macro_f1_ci_high"]) == model["macro_f1_ci"][1]
+    assert props["ftclass.model[ft:m].positive_class"] == "spam"
+    assert float(props["ftclass.model[ft:m].classification/auroc"]) == model["binary"]["auroc"]
     task = "ftclass.task[mail.jsonl @ ft:m]"
     assert float(props[f"{task}.ece"]) == report["tasks"][0]["metrics"]["ece"]
     assert props[f"{task}.n_cases"] == "6"

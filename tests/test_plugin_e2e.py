@@ -25,13 +25,14 @@ def cases_by_id(report: dict) -> dict[str, dict]:
 
 
 def comparable(report: dict) -> tuple[dict, list]:
-    """Per-case answers and metrics, without run-dependent fields (latency, times)."""
+    """Per-case answers and metrics, without run-dependent fields (latency, times, replay)."""
     cases = [
-        {k: v for k, v in case.items() if k not in ("latency_s",)}
+        {k: v for k, v in case.items() if k not in ("latency_s", "replayed")}
         for case in sorted(report["cases"], key=lambda c: c["nodeid"])
     ]
     metrics = [
-        {k: v for k, v in task["metrics"].items() if "latency" not in k} for task in report["tasks"]
+        {k: v for k, v in task["metrics"].items() if "latency" not in k and k != "n_replayed"}
+        for task in report["tasks"]
     ]
     return cases, metrics
 
@@ -136,7 +137,7 @@ def test_missing_cassette_is_an_error_saying_how_to_record(suite: pytest.Pyteste
     result.stdout.fnmatch_lines(["*does not exist*--ft-record-mode=once*"])
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     report = read_report(suite)
-    assert report["overall"]["n_errors"] == 3
+    assert report["models"][0]["metrics"]["n_errors"] == 3
 
 
 def test_prediction_error_is_reported_as_its_message_under_the_case(
@@ -230,7 +231,7 @@ def test_report_metrics_equal_sklearn_recomputation(
     report = read_report(suite)
     expected = [c["expected"] for c in report["cases"]]
     predicted = [c["predicted"] for c in report["cases"]]
-    metrics = report["overall"]
+    metrics = report["models"][0]["metrics"]
     labels = metrics["confusion_matrix"]["labels"]
     assert metrics["accuracy"] == pytest.approx(accuracy_score(expected, predicted))
     assert metrics["accuracy"] < 1.0
@@ -280,7 +281,15 @@ def test_marked_test_function_gets_case_and_prediction(
     suite.runpytest(*args, "--ft-record-mode=once").assert_outcomes(passed=25)
     report = read_report(suite)
     sources = {c["source"] for c in report["cases"]}
-    assert sources == {"valid.csv", "test_marked.py::test_confident", "test_marked.py::test_listed"}
+    # the DataFrame's rows are the CSV's cases: asked once, scored once, used by two tests
+    assert sources == {"valid.csv", "test_marked.py::test_listed"}
+    assert len(report["cases"]) == 12 + 1
+    for case in report["cases"]:
+        if case["source"] == "valid.csv":
+            assert case["nodeid"].startswith("test_marked.py::test_confident[")
+            assert [n.split("[")[0] for n in case["other_nodeids"]] == [
+                "test_marked.py::test_from_csv"
+            ]
     assert cases_by_id(report)["x"]["predicted"] == "sport"
     reference_server.stop()
     suite.runpytest(f"--ft-model={COMPLETIONS_MODEL}").assert_outcomes(passed=25)
@@ -416,8 +425,8 @@ def test_out_of_set_prediction_is_kept(suite: pytest.Pytester, reference_server)
     assert result.parseoutcomes()["mispredicted"] == 1
     report = read_report(suite)
     assert cases_by_id(report)["p"]["predicted"] == "politics"
-    assert "politics" in report["overall"]["confusion_matrix"]["labels"]
-    assert report["overall"]["n_out_of_set"] == 1
+    assert "politics" in report["models"][0]["metrics"]["confusion_matrix"]["labels"]
+    assert report["models"][0]["metrics"]["n_out_of_set"] == 1
 
 
 def test_case_file_without_ids_gets_stable_ids(suite: pytest.Pytester) -> None:

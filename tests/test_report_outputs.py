@@ -30,7 +30,7 @@ def test_gate_junit_step_summary_and_rerender(
     assert result.ret == pytest.ExitCode.OK
     reports = suite.path / "reports"
     report = json.loads((reports / "ftclass.json").read_text(encoding="utf-8"))
-    accuracy = report["overall"]["accuracy"]
+    accuracy = report["models"][0]["metrics"]["accuracy"]
 
     # the gate's verdicts in the HTML and the Markdown
     html = (reports / "ftclass.html").read_text(encoding="utf-8")
@@ -47,7 +47,8 @@ def test_gate_junit_step_summary_and_rerender(
 
     suite_element = ElementTree.parse(suite.path / "junit.xml").getroot().find("testsuite")
     properties = {p.get("name"): p.get("value") for p in suite_element.iter("property")}
-    assert float(properties["ftclass.overall.accuracy"]) == pytest.approx(accuracy)
+    assert properties["ftclass.model_under_test"] == MODEL
+    assert float(properties[f"ftclass.model[{MODEL}].accuracy"]) == pytest.approx(accuracy)
 
     # ftclass report renders the HTML and Markdown again from the JSON alone
     from pytest_ftclass.cli import main

@@ -92,23 +92,33 @@ def results() -> list[CaseResult]:
 
 @pytest.fixture
 def report(results: list[CaseResult]) -> dict[str, Any]:
-    return build_report(results, {"command": "pytest --ft-model=ft:a", "seed": 7})
+    return build_report(
+        results, {"command": "pytest --ft-model=ft:a", "seed": 7}, model_under_test="ft:a"
+    )
 
 
 # --- JSON ------------------------------------------------------------------------------
 
 
 def test_report_shape(report: dict[str, Any], results: list[CaseResult]) -> None:
-    assert list(report) == ["schema", "metadata", "overall", "tasks", "cases"]  # no texts
-    assert report["schema"] == SCHEMA == "ftclass-report/1"
+    assert list(report) == ["schema", "metadata", "models", "tasks", "cases"]  # no texts
+    assert report["schema"] == SCHEMA == "ftclass-report/2"
     assert report["metadata"] == {"command": "pytest --ft-model=ft:a", "seed": 7}
-    assert [(t["task"], t["source"], t["model"], t["endpoint"]) for t in report["tasks"]] == [
-        ("valid.jsonl @ ft:a", "valid.jsonl", "ft:a", "completions"),
-        ("other.jsonl @ ft:b", "other.jsonl", "ft:b", "chat"),
+    assert [
+        (t["task"], t["source"], t["model"], t["role"], t["endpoint"]) for t in report["tasks"]
+    ] == [
+        ("valid.jsonl @ ft:a", "valid.jsonl", "ft:a", "under_test", "completions"),
+        ("other.jsonl @ ft:b", "other.jsonl", "ft:b", "task_model", "chat"),
     ]
     assert report["cases"] == [r.to_dict() for r in results]
-    assert report["overall"]["n_cases"] == 15
-    assert report["overall"]["n_errors"] == 1
+    # one entry per model, the model under test first; nothing pooled across models
+    models = report["models"]
+    assert [(m["model"], m["role"], m["tasks"]) for m in models] == [
+        ("ft:a", "under_test", ["valid.jsonl @ ft:a"]),
+        ("ft:b", "task_model", ["other.jsonl @ ft:b"]),
+    ]
+    assert models[0]["metrics"]["n_cases"] == 11 and models[0]["metrics"]["n_errors"] == 1
+    assert models[1]["metrics"]["n_cases"] == 4
     assert report["tasks"][0]["metrics"]["accuracy"] == pytest.approx(0.7)
     assert report["tasks"][1]["metrics"]["accuracy"] == pytest.approx(0.75)
 
@@ -173,7 +183,9 @@ def test_json_report_metrics_are_recomputable_from_its_cases(
     assert path == tmp_path / "nested" / "dir" / "report.json"
     loaded = load_report(path)
 
-    assert_same_metrics(loaded["overall"], recompute(loaded["cases"]))
+    for model in loaded["models"]:
+        own = [c for c in loaded["cases"] if c["model"] == model["model"]]
+        assert_same_metrics(model["metrics"], recompute(own))
     assert len(loaded["tasks"]) == 2
     for task in loaded["tasks"]:
         own = [c for c in loaded["cases"] if f"{c['source']} @ {c['model']}" == task["task"]]
@@ -224,14 +236,14 @@ def test_json_report_is_replaced_atomically(
 def test_load_report_rejects_a_file_that_is_not_a_report(tmp_path: Path) -> None:
     path = tmp_path / "other.json"
     path.write_text(json.dumps({"schema": "something-else/3"}), encoding="utf-8")
-    with pytest.raises(ValueError, match="not an ftclass-report/1 report"):
+    with pytest.raises(ValueError, match="not an ftclass-report/2 report"):
         load_report(path)
 
 
 def test_empty_run_builds_a_report_with_no_tasks(tmp_path: Path) -> None:
     report = build_report([], {})
     assert report["tasks"] == [] and report["cases"] == []
-    assert report["overall"]["n_cases"] == 0 and report["overall"]["accuracy"] is None
+    assert report["models"] == []
     assert load_report(write_json_report(report, tmp_path / "r.json")) == report
     assert "No cases were run" in render_html(report)
     assert summary_lines(report) == ["no cases were run"]
@@ -340,10 +352,10 @@ def test_texts_are_shown_only_when_given(results: list[CaseResult]) -> None:
     assert with_texts["texts"] == texts
     for page in (render_html(plain, texts=texts), render_html(with_texts)):
         blob = json.loads(page.split('id="ftclass-data">', 1)[1].split("</script>", 1)[0])
-        assert blob["sections"][1]["rows"][0]["text"] == "text of a3 </script>"
+        assert blob["sections"][0]["rows"][0]["text"] == "text of a3 </script>"
     blob = json.loads(render_html(plain).split('id="ftclass-data">', 1)[1].split("</script>")[0])
-    assert blob["sections"][1]["rows"][0]["text"] is None
-    assert blob["sections"][1]["rows"][0]["digest"] == "0123456789abcdef"
+    assert blob["sections"][0]["rows"][0]["text"] is None
+    assert blob["sections"][0]["rows"][0]["digest"] == "0123456789abcdef"
 
 
 def test_html_is_self_contained(report: dict[str, Any]) -> None:
@@ -358,9 +370,9 @@ def test_html_is_self_contained(report: dict[str, Any]) -> None:
 
 def test_html_confusion_matrix_has_n_by_n_cells_with_the_counts(report: dict[str, Any]) -> None:
     parsed = parse(render_html(report))
-    # an overall section (two tasks) and then one per task, each with its own matrix
-    expected = [report["overall"]] + [t["metrics"] for t in report["tasks"]]
-    assert len(parsed.matrices) == len(expected) == 3
+    # one section per task, each with its own matrix: nothing pooled across models
+    expected = [t["metrics"] for t in report["tasks"]]
+    assert len(parsed.matrices) == len(expected) == 2
     for matrix, metrics in zip(parsed.matrices, expected, strict=True):
         n = len(metrics["confusion_matrix"]["labels"])
         cells = [row for row in matrix if row]
@@ -395,7 +407,8 @@ def test_html_report_written_atomically_into_a_new_directory(
 
 
 def test_summary_lines_headlines_table_and_mispredictions(report: dict[str, Any]) -> None:
-    lines = summary_lines(report)
+    lines = summary_lines(report)[1:]
+    assert summary_lines(report)[0] == "model under test: ft:a"
     assert lines[0] == (
         "valid.jsonl @ ft:a: accuracy 0.700 (7/10), macro-F1 0.694, weighted-F1 0.700, 1 error"
     )
@@ -417,7 +430,8 @@ def test_summary_lines_headlines_table_and_mispredictions(report: dict[str, Any]
         "1 out of label set, 0 errors"
     ) in lines
     assert "    b1: expected 'a', predicted 'zzz'" in lines
-    assert lines[-1].startswith("overall: accuracy 0.714 (10/14),")
+    assert lines[lines.index("model named by tests: ft:b") + 1].startswith("other.jsonl @ ft:b")
+    assert not any("overall" in line or "(10/14)" in line for line in lines)  # never pooled
 
 
 def test_summary_lines_cut_the_list_after_max_listed(report: dict[str, Any]) -> None:

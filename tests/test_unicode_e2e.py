@@ -99,7 +99,7 @@ def test_unicode_labels_round_trip_through_record_and_replay(
         expected = {str(line["id"]): line["messages"][-1]["content"] for line in lines}  # type: ignore[index]
     assert {c["case_id"]: c["expected"] for c in first["cases"]} == expected
     assert {c["case_id"]: c["predicted"] for c in first["cases"]} == expected
-    assert set(first["overall"]["confusion_matrix"]["labels"]) == set(WORDS)
+    assert set(first["models"][0]["metrics"]["confusion_matrix"]["labels"]) == set(WORDS)
 
     cassettes = list((suite.path / "cassettes").rglob("*.json"))
     assert cassettes

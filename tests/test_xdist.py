@@ -17,11 +17,15 @@ CHAT_MODEL = "ft:gpt-4o-mini-2024-07-18:acme::xyz789"
 def per_case(pytester: pytest.Pytester) -> tuple[list, list]:
     report = json.loads((pytester.path / "reports" / "ftclass.json").read_text(encoding="utf-8"))
     cases = sorted(
-        ({k: v for k, v in c.items() if k != "latency_s"} for c in report["cases"]),
+        (
+            {k: v for k, v in c.items() if k not in ("latency_s", "replayed")}
+            for c in report["cases"]
+        ),
         key=lambda c: c["nodeid"],
     )
     metrics = [
-        {k: v for k, v in t["metrics"].items() if "latency" not in k} for t in report["tasks"]
+        {k: v for k, v in t["metrics"].items() if "latency" not in k and k != "n_replayed"}
+        for t in report["tasks"]
     ]
     return cases, metrics
 
@@ -73,6 +77,8 @@ def test_four_workers_match_one_process_and_send_each_request_once(
         f"--ft-model={COMPLETIONS_MODEL}", "--ft-batch-size=4", "-n", "4"
     ).assert_outcomes(passed=35)
     assert per_case(suite) == expected
+    replayed = json.loads((suite.path / "reports" / "ftclass.json").read_text(encoding="utf-8"))
+    assert all(c["replayed"] and c["latency_s"] is None for c in replayed["cases"])
 
 
 def test_chat_under_xdist(suite: pytest.Pytester, reference_server) -> None:

@@ -11,12 +11,20 @@ real HTTP server through the official ``openai`` client::
         client = openai.OpenAI(base_url=server.base_url, api_key="sk-local")
         client.completions.create(model="local", prompt=[...], max_tokens=1, logprobs=5)
 
+The server also keeps files, runs batches and fine-tuning jobs that really train
+(:mod:`~pytest_ftclass.reference.fine_tuning`); their pace is set on the server::
+
+    server.batches.options = BatchOptions(polls=1)
+    server.fine_tuning.options = FineTuningOptions(seconds_per_step=0.01)
+
 From a shell: ``ftclass serve --train train.jsonl --model-id local``.
 """
 
 from __future__ import annotations
 
+from pytest_ftclass.reference.batches import BatchOptions
 from pytest_ftclass.reference.classifier import ReferenceClassifier
+from pytest_ftclass.reference.fine_tuning import FineTuningOptions
 from pytest_ftclass.reference.server import ReferenceServer
 
-__all__ = ["ReferenceClassifier", "ReferenceServer"]
+__all__ = ["BatchOptions", "FineTuningOptions", "ReferenceClassifier", "ReferenceServer"]

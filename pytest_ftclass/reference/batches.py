@@ -1,11 +1,9 @@
-"""The Files and Batches endpoints of the reference server, in the OpenAI shape.
+"""The Batches endpoints of the reference server, in the OpenAI shape.
 
-Enough of ``/v1/files`` and ``/v1/batches`` for a batch of classification
-requests to run end to end offline, through the official client:
+Enough of ``/v1/batches`` for a batch of classification requests to run end to
+end offline, through the official client (the input file is uploaded to
+``/v1/files``, :mod:`pytest_ftclass.reference.files`):
 
-- ``POST /v1/files`` (multipart: ``purpose``, ``file``) keeps the file in memory
-  and answers a File object; ``GET /v1/files/{id}`` answers it again and
-  ``GET /v1/files/{id}/content`` the file's bytes;
 - ``POST /v1/batches`` (``input_file_id``, ``endpoint`` ``/v1/completions`` or
   ``/v1/chat/completions``, ``completion_window`` ``24h``) answers a ``validating``
   Batch; ``GET /v1/batches/{id}`` moves it on: ``in_progress`` with a growing
@@ -14,15 +12,17 @@ requests to run end to end offline, through the official client:
   ``{"id", "custom_id", "response": {"status_code", "request_id", "body"}, "error": null}``.
   An input file with a malformed line makes the batch ``failed`` with
   ``errors`` naming the lines, as the real API does.
-- Every line is answered by the server's own :meth:`ReferenceServer.completions`
-  and :meth:`ReferenceServer.chat_completions`, so a batch answers exactly what
-  the live endpoints answer.
+- Every line is answered by the function the store is given, the server's own
+  Completions and Chat Completions, so a batch answers exactly what the live
+  endpoints answer.
 
-How fast a batch finishes is set per server, so tests see it in progress::
+The server owns one store (:attr:`ReferenceServer.batches`), whose files live in
+the server's :class:`~pytest_ftclass.reference.files.FileStore`.  How fast a batch
+finishes is set there, so tests see it in progress::
 
     server = ReferenceServer({"local": model}).start()
-    batch_store(server).options = BatchOptions(polls=3)    # completed at the 3rd poll
-    batch_store(server).options = BatchOptions(delay_s=0.2)  # completed 0.2 s after creation
+    server.batches.options = BatchOptions(polls=3)    # completed at the 3rd poll
+    server.batches.options = BatchOptions(delay_s=0.2)  # completed 0.2 s after creation
 
 Errors are OpenAI-shaped: 404 for an unknown file or batch id, 400 for a bad
 parameter or a file that is not a ``batch`` file.
@@ -33,14 +33,17 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
-import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from pytest_ftclass.reference.server import ApiError, ReferenceServer
+from pytest_ftclass.reference.files import FileStore
+from pytest_ftclass.reference.wire import ApiError
 
-__all__ = ["BatchOptions", "BatchStore", "batch_store", "handle_batch_api"]
+__all__ = ["AnswerLine", "BatchOptions", "BatchStore", "batch_store"]
+
+#: how a line is answered: ``(endpoint, request body) -> response body``, raising ApiError
+AnswerLine = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 BATCH_ENDPOINTS = ("/v1/completions", "/v1/chat/completions")
 COMPLETION_WINDOW_S = 24 * 3600
@@ -56,28 +59,6 @@ class BatchOptions:
 
     polls: int = 3
     delay_s: float | None = None
-
-
-@dataclass
-class _File:
-    id: str
-    purpose: str
-    filename: str
-    data: bytes
-    created_at: int
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "file",
-            "bytes": len(self.data),
-            "created_at": self.created_at,
-            "filename": self.filename,
-            "purpose": self.purpose,
-            "status": "processed",
-            "expires_at": None,
-            "status_details": None,
-        }
 
 
 @dataclass
@@ -127,55 +108,16 @@ class _Batch:
 
 
 class BatchStore:
-    """The files and batches of one :class:`ReferenceServer`, in memory."""
+    """The batches of one server, in memory; their files are kept in ``files``."""
 
-    def __init__(self, server: ReferenceServer, options: BatchOptions | None = None) -> None:
-        self._server = weakref.ref(server)
+    def __init__(
+        self, files: FileStore, answer: AnswerLine, options: BatchOptions | None = None
+    ) -> None:
+        self.files = files
         self.options = options or BatchOptions()
-        self.files: dict[str, _File] = {}
         self.batches: dict[str, _Batch] = {}
-        self._lock = threading.RLock()  # _advance stores files while holding it
-
-    # -- files --------------------------------------------------------------------
-
-    def upload(self, raw: bytes, content_type: str) -> dict[str, Any]:
-        """``POST /v1/files``."""
-        from pytest_ftclass.batch_api import parse_multipart
-
-        try:
-            fields = parse_multipart(raw, content_type)
-        except ValueError:
-            raise ApiError(
-                400, "Uploads must be sent as multipart/form-data with a 'file' field."
-            ) from None
-        if "file" not in fields or fields["file"].filename is None:
-            raise ApiError(400, "Missing required parameter: 'file'.", param="file")
-        if "purpose" not in fields:
-            raise ApiError(400, "Missing required parameter: 'purpose'.", param="purpose")
-        purpose = fields["purpose"].data.decode("utf-8", errors="replace")
-        if purpose != "batch":
-            raise ApiError(
-                400,
-                f"Invalid value for 'purpose': the reference server only stores 'batch' files, "
-                f"got {purpose!r}.",
-                param="purpose",
-                code="invalid_value",
-            )
-        upload = fields["file"]
-        return self._store("batch", upload.filename or "upload.jsonl", upload.data).describe()
-
-    def _store(self, purpose: str, filename: str, data: bytes) -> _File:
-        stored = _File("file-" + uuid.uuid4().hex[:24], purpose, filename, data, int(time.time()))
-        with self._lock:
-            self.files[stored.id] = stored
-        return stored
-
-    def file(self, file_id: str) -> _File:
-        with self._lock:
-            stored = self.files.get(file_id)
-        if stored is None:
-            raise ApiError(404, f"No such File object: {file_id}", param="id")
-        return stored
+        self._answer_line = answer
+        self._lock = threading.Lock()
 
     # -- batches ------------------------------------------------------------------
 
@@ -202,7 +144,7 @@ class BatchStore:
                 param="completion_window",
                 code="invalid_value",
             )
-        stored = self.file(input_file_id)
+        stored = self.files.get(input_file_id, param="input_file_id")
         if stored.purpose != "batch":
             raise ApiError(
                 400,
@@ -210,9 +152,8 @@ class BatchStore:
                 param="input_file_id",
             )
         lines, errors = _read_input(stored.data, str(endpoint))
-        batch = _Batch(
-            "batch_" + uuid.uuid4().hex[:24], input_file_id, str(endpoint), time.time(), lines
-        )
+        batch_id = self.files.ids.make("batch_", input_file_id, str(endpoint))
+        batch = _Batch(batch_id, input_file_id, str(endpoint), time.time(), lines)
         if errors:
             batch.status = "failed"
             batch.errors = errors[:MAX_REPORTED_ERRORS]
@@ -250,11 +191,11 @@ class BatchStore:
         if done:
             batch.times["finalizing_at"] = int(now)
             if batch.outputs:
-                batch.output_file_id = self._store(
+                batch.output_file_id = self.files.add(
                     "batch_output", f"{batch.id}_output.jsonl", _jsonl(batch.outputs)
                 ).id
             if batch.failures:
-                batch.error_file_id = self._store(
+                batch.error_file_id = self.files.add(
                     "batch_output", f"{batch.id}_error.jsonl", _jsonl(batch.failures)
                 ).id
             batch.status = "completed"
@@ -262,14 +203,8 @@ class BatchStore:
 
     def _answer(self, batch: _Batch, line: dict[str, Any]) -> None:
         """Answer one input line as the live endpoint would; file it as output or error."""
-        server = self._server()
         try:
-            if server is None:
-                raise ApiError(500, "The reference server is gone.", type="server_error")
-            if batch.endpoint == "/v1/completions":
-                status, answer = 200, server.completions(line["body"])
-            else:
-                status, answer = 200, server.chat_completions(line["body"])
+            status, answer = 200, self._answer_line(batch.endpoint, line["body"])
         except ApiError as err:
             status, answer = err.status, err.body()
         except Exception as err:  # a line must never take the batch down
@@ -279,12 +214,13 @@ class BatchStore:
                 f"The reference server failed on this request ({type(err).__name__}).",
                 type="server_error",
             ).body()
+        number = str(len(batch.outputs) + len(batch.failures))
         record = {
-            "id": "batch_req_" + uuid.uuid4().hex[:24],
+            "id": self.files.ids.make("batch_req_", batch.id, number),
             "custom_id": line["custom_id"],
             "response": {
                 "status_code": status,
-                "request_id": "req_" + uuid.uuid4().hex,
+                "request_id": self.files.ids.make("req_", batch.id, number, length=32),
                 "body": answer,
             },
             "error": None,
@@ -340,35 +276,11 @@ def _jsonl(records: list[dict[str, Any]]) -> bytes:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
 
 
-_STORES: weakref.WeakKeyDictionary[ReferenceServer, BatchStore] = weakref.WeakKeyDictionary()
-_STORES_LOCK = threading.Lock()
+class _OwnsBatches(Protocol):
+    @property
+    def batches(self) -> BatchStore: ...
 
 
-def batch_store(server: ReferenceServer) -> BatchStore:
-    """The files and batches of ``server`` (created on first use); set its ``options`` here."""
-    with _STORES_LOCK:
-        store = _STORES.get(server)
-        if store is None:
-            store = _STORES[server] = BatchStore(server)
-        return store
-
-
-def handle_batch_api(
-    server: ReferenceServer, method: str, path: str, raw: bytes, content_type: str
-) -> dict[str, Any] | bytes:
-    """Answer a request under ``/v1/files`` or ``/v1/batches``: a JSON body, or a file's bytes."""
-    from pytest_ftclass.reference.server import _parse_json
-
-    store = batch_store(server)
-    parts = path.strip("/").split("/")[1:]  # without the leading "v1"
-    if method == "POST" and parts == ["files"]:
-        return store.upload(raw, content_type)
-    if method == "GET" and len(parts) == 2 and parts[0] == "files":
-        return store.file(parts[1]).describe()
-    if method == "GET" and len(parts) == 3 and parts[0] == "files" and parts[2] == "content":
-        return store.file(parts[1]).data
-    if method == "POST" and parts == ["batches"]:
-        return store.create(_parse_json(raw))
-    if method == "GET" and len(parts) == 2 and parts[0] == "batches":
-        return store.retrieve(parts[1])
-    raise ApiError(404, f"Invalid URL ({method} {path})")
+def batch_store(server: _OwnsBatches) -> BatchStore:
+    """The batch store ``server`` owns: ``server.batches`` (kept for older callers)."""
+    return server.batches

@@ -3,7 +3,12 @@
 A stdlib ``ThreadingHTTPServer`` in a daemon thread answers ``POST
 /v1/completions``, ``POST /v1/chat/completions``, ``GET /v1/models`` and ``GET
 /v1/models/{id}`` with the shapes the real API uses, so the official ``openai``
-client (and anything recorded through it) cannot tell the difference:
+client (and anything recorded through it) cannot tell the difference.  The
+server also keeps files (:mod:`~pytest_ftclass.reference.files`), runs batches
+(:mod:`~pytest_ftclass.reference.batches`) and fine-tuning jobs
+(:mod:`~pytest_ftclass.reference.fine_tuning`); it owns one store of each
+(``server.files``, ``server.batches``, ``server.fine_tuning``) and its handlers
+reach them through it:
 
 >>> from pytest_ftclass.cases import load_cases
 >>> from pytest_ftclass.reference import ReferenceClassifier, ReferenceServer
@@ -47,10 +52,12 @@ and the key may come in an ``api-key`` header.
 
 ``resolve`` maps a model id to its classifier and raises ``KeyError`` for an
 unknown one (a 404 ``model_not_found``); a ``Mapping`` works as is and lets
-``GET /v1/models`` list its ids.  With ``api_key`` set, a request whose
-``Authorization: Bearer`` header differs gets a 401.  The request log
-(:attr:`ReferenceServer.requests`) records method, path, model, number of
-prompts or messages and status, never prompt text or headers.
+``GET /v1/models`` list its ids.  The models fine-tuned on the server (final
+and checkpoints) come first: they answer, and are listed, once they exist.
+With ``api_key`` set, a request whose ``Authorization: Bearer`` header differs
+gets a 401.  The request log (:attr:`ReferenceServer.requests`) records method,
+path, model, number of prompts or messages and status, never prompt text or
+headers.
 """
 
 from __future__ import annotations
@@ -65,8 +72,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl, unquote
 
+from pytest_ftclass.reference.batches import BatchStore
 from pytest_ftclass.reference.classifier import ReferenceClassifier
+from pytest_ftclass.reference.files import FileStore
+from pytest_ftclass.reference.fine_tuning import ORGANIZATION, FineTuningJobs
+from pytest_ftclass.reference.wire import (
+    ApiError,
+    StableIds,
+    invalid,
+    missing,
+    parse_json_object,
+)
 
 __all__ = ["ApiError", "ReferenceServer", "RequestRecord"]
 
@@ -93,36 +111,6 @@ class RequestRecord:
     #: ``time.monotonic()`` when the request began to be handled, and when its answer was ready
     received_at: float = 0.0
     answered_at: float = 0.0
-
-
-class ApiError(Exception):
-    """An error answered in the OpenAI shape ``{"error": {message, type, param, code}}``."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        type: str = "invalid_request_error",
-        param: str | None = None,
-        code: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.type = type
-        self.param = param
-        self.code = code
-
-    def body(self) -> dict[str, Any]:
-        return {
-            "error": {
-                "message": self.message,
-                "type": self.type,
-                "param": self.param,
-                "code": self.code,
-            }
-        }
 
 
 class ReferenceServer:
@@ -167,6 +155,12 @@ class ReferenceServer:
         self._lock = threading.Lock()
         self._httpd: QuietHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        #: fine-tuned models (final and checkpoints): id -> (classifier, created_at)
+        self._tuned: dict[str, tuple[ReferenceClassifier, int]] = {}
+        ids = StableIds()
+        self.files = FileStore(ids)
+        self.batches = BatchStore(self.files, self._answer_line)
+        self.fine_tuning = FineTuningJobs(self.files, self._publish)
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -187,10 +181,14 @@ class ReferenceServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving and close open keep-alive connections.  Safe to call twice."""
+        """Stop serving and close keep-alive connections; unfinished fine-tuning jobs fail.
+
+        Safe to call twice.
+        """
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
+        self.fine_tuning.close()
         httpd.shutdown()
         httpd.close_connections()
         httpd.server_close()
@@ -254,10 +252,19 @@ class ReferenceServer:
             return True
         return authorization == f"Bearer {self.api_key}" or api_key_header == self.api_key
 
+    def _publish(self, model_id: str, model: ReferenceClassifier, created_at: int) -> None:
+        """Make a fine-tuned model (or checkpoint) answer as ``model_id``."""
+        with self._lock:
+            self._tuned[model_id] = (model, created_at)
+
     def _model(self, body: dict[str, Any]) -> tuple[str, ReferenceClassifier]:
         model_id = body.get("model")
         if not isinstance(model_id, str) or not model_id:
-            raise _missing("model") if model_id is None else _invalid("model", "a string")
+            raise missing("model") if model_id is None else invalid("model", "a string")
+        with self._lock:
+            tuned = self._tuned.get(model_id)
+        if tuned is not None:
+            return model_id, tuned[0]
         try:
             return model_id, self._resolve(model_id)
         except KeyError as err:
@@ -278,7 +285,7 @@ class ReferenceServer:
         """The body of a ``POST /v1/completions`` answer."""
         raw_prompt = body.get("prompt")
         if raw_prompt is None:
-            raise _missing("prompt")
+            raise missing("prompt")
         if isinstance(raw_prompt, str):
             prompts = [raw_prompt]
         elif (
@@ -288,7 +295,7 @@ class ReferenceServer:
         ):
             prompts = list(raw_prompt)
         else:
-            raise _invalid(
+            raise invalid(
                 "prompt", "a string or a non-empty list of strings (token ids are not supported)"
             )
         max_tokens = _max_tokens(body, "max_tokens", default=16)
@@ -343,7 +350,7 @@ class ReferenceServer:
         _check_logit_bias(body)
         want_logprobs = body.get("logprobs")
         if want_logprobs is not None and not isinstance(want_logprobs, bool):
-            raise _invalid("logprobs", "a boolean")
+            raise invalid("logprobs", "a boolean")
         top_n = _optional_int(body, "top_logprobs", 0, MAX_CHAT_TOP_LOGPROBS)
         if top_n is not None and not want_logprobs:
             raise ApiError(
@@ -383,13 +390,63 @@ class ReferenceServer:
         }
 
     def models(self) -> dict[str, Any]:
-        """The body of ``GET /v1/models``."""
-        return {"object": "list", "data": [_model_object(m) for m in self._list_models()]}
+        """The body of ``GET /v1/models``: the served models, then the fine-tuned ones."""
+        with self._lock:
+            tuned = [
+                _model_object(m, created, f"org-{ORGANIZATION}")
+                for m, (_, created) in self._tuned.items()
+            ]
+        served = [_model_object(m) for m in self._list_models()]
+        return {"object": "list", "data": served + tuned}
 
     def model(self, model_id: str) -> dict[str, Any]:
         """The body of ``GET /v1/models/{model_id}``."""
         self._model({"model": model_id})
+        with self._lock:
+            tuned = self._tuned.get(model_id)
+        if tuned is not None:
+            return _model_object(model_id, tuned[1], f"org-{ORGANIZATION}")
         return _model_object(model_id)
+
+    def _answer_line(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A batch line's answer: what ``POST {endpoint}`` answers for ``body``."""
+        if endpoint == "/v1/completions":
+            return self.completions(body)
+        return self.chat_completions(body)
+
+    def answer(
+        self, method: str, path: str, query: Mapping[str, str], raw: bytes, content_type: str
+    ) -> dict[str, Any] | bytes:
+        """The body answering any request but Completions: JSON, or a file's bytes."""
+        parts = [unquote(part) for part in path.strip("/").split("/")]
+        match method, parts:
+            case "GET", ["v1", "models"]:
+                return self.models()
+            case "GET", ["v1", "models", model_id]:
+                return self.model(model_id)
+            case "POST", ["v1", "files"]:
+                return self.files.upload(raw, content_type)
+            case "GET", ["v1", "files", file_id]:
+                return self.files.describe(file_id)
+            case "GET", ["v1", "files", file_id, "content"]:
+                return self.files.content(file_id)
+            case "POST", ["v1", "batches"]:
+                return self.batches.create(parse_json_object(raw))
+            case "GET", ["v1", "batches", batch_id]:
+                return self.batches.retrieve(batch_id)
+            case "POST", ["v1", "fine_tuning", "jobs"]:
+                return self.fine_tuning.create(parse_json_object(raw))
+            case "GET", ["v1", "fine_tuning", "jobs"]:
+                return self.fine_tuning.list_jobs(query)
+            case "GET", ["v1", "fine_tuning", "jobs", job_id]:
+                return self.fine_tuning.retrieve(job_id)
+            case "POST", ["v1", "fine_tuning", "jobs", job_id, "cancel"]:
+                return self.fine_tuning.cancel(job_id)
+            case "GET", ["v1", "fine_tuning", "jobs", job_id, "events"]:
+                return self.fine_tuning.events(job_id, query)
+            case "GET", ["v1", "fine_tuning", "jobs", job_id, "checkpoints"]:
+                return self.fine_tuning.checkpoints(job_id, query)
+        raise ApiError(404, f"Invalid URL ({method} {path})")
 
 
 # -- HTTP plumbing -------------------------------------------------------------------
@@ -470,7 +527,7 @@ class _Handler(TrackedHandler):
     def _dispatch(self, method: str) -> None:
         received_at = time.monotonic()
         owner = self.server.owner
-        path = self.path.split("?", 1)[0]
+        path, _, query_string = self.path.partition("?")
         model: str | None = None
         inputs = 0
         bias_size: int | None = None
@@ -487,7 +544,7 @@ class _Handler(TrackedHandler):
                     code="invalid_api_key",
                 )
             if method == "POST" and api_path in ("/v1/completions", "/v1/chat/completions"):
-                body = _parse_json(raw)
+                body = parse_json_object(raw)
                 if deployment is not None:  # Azure: the deployment is the model
                     body["model"] = deployment
                 model = body.get("model") if isinstance(body.get("model"), str) else None
@@ -501,18 +558,12 @@ class _Handler(TrackedHandler):
                     messages = body.get("messages")
                     inputs = len(messages) if isinstance(messages, list) else 0
                     answer = owner.chat_completions(body)
-            elif path.startswith(("/v1/files", "/v1/batches")):
-                from pytest_ftclass.reference.batches import handle_batch_api
-
-                content_type = self.headers.get("Content-Type", "")
-                answer = handle_batch_api(owner, method, path, raw, content_type)
-            elif method == "GET" and path == "/v1/models":
-                answer = owner.models()
-            elif method == "GET" and path.startswith("/v1/models/") and path.count("/") == 3:
-                model = path.rsplit("/", 1)[1]
-                answer = owner.model(model)
-            else:
-                raise ApiError(404, f"Invalid URL ({method} {path})")
+            else:  # files, batches, fine-tuning, models
+                if method == "GET" and path.startswith("/v1/models/") and path.count("/") == 3:
+                    model = unquote(path.rsplit("/", 1)[1])
+                query = dict(parse_qsl(query_string))
+                content_type = headers.get("Content-Type", "")
+                answer = owner.answer(method, path, query, raw, content_type)
             status = 200
         except ApiError as err:
             status, answer = err.status, err.body()
@@ -550,7 +601,7 @@ class _Handler(TrackedHandler):
         return self.rfile.read(length)
 
     def _read_chunked(self) -> bytes:
-        parts = []
+        parts: list[bytes] = []
         total = 0
         while True:
             size_line = self.rfile.readline(1024).split(b";", 1)[0].strip()
@@ -571,10 +622,12 @@ class _Handler(TrackedHandler):
             self.rfile.readline(1024)
 
     def _send_json(self, status: int, answer: dict[str, Any] | bytes) -> None:
-        binary = isinstance(answer, bytes)  # a file's content (GET /v1/files/{id}/content)
-        payload = answer if binary else json.dumps(answer, ensure_ascii=False).encode("utf-8")
+        if isinstance(answer, bytes):  # a file's content (GET /v1/files/{id}/content)
+            payload, kind = answer, "application/octet-stream"
+        else:
+            payload = json.dumps(answer, ensure_ascii=False).encode("utf-8")
+            kind = "application/json"
         self.send_response(status)
-        kind = "application/octet-stream" if binary else "application/json"
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("x-request-id", "req_" + uuid.uuid4().hex)
@@ -591,29 +644,6 @@ class _Handler(TrackedHandler):
 # -- validation and shaping helpers -------------------------------------------------
 
 
-def _missing(param: str) -> ApiError:
-    return ApiError(400, f"Missing required parameter: '{param}'.", param=param)
-
-
-def _invalid(param: str, expected: str) -> ApiError:
-    return ApiError(
-        400, f"Invalid value for '{param}': expected {expected}.", param=param, code="invalid_value"
-    )
-
-
-def _parse_json(raw: bytes) -> dict[str, Any]:
-    try:
-        body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ApiError(
-            400,
-            "We could not parse the JSON body of your request. The body must be valid JSON.",
-        ) from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "The request body must be a JSON object.")
-    return body
-
-
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -623,7 +653,7 @@ def _optional_int(body: dict[str, Any], param: str, low: int, high: int) -> int 
     if value is None:
         return None
     if not _is_int(value) or not low <= value <= high:
-        raise _invalid(param, f"an integer from {low} to {high}")
+        raise invalid(param, f"an integer from {low} to {high}")
     return int(value)
 
 
@@ -632,7 +662,7 @@ def _max_tokens(body: dict[str, Any], param: str, *, default: int | None) -> int
     if value is None:
         return default
     if not _is_int(value) or value < 1:
-        raise _invalid(param, "a positive integer")
+        raise invalid(param, "a positive integer")
     return int(value)
 
 
@@ -641,7 +671,7 @@ def _check_temperature(body: dict[str, Any]) -> None:
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 2:
-        raise _invalid("temperature", "a number from 0 to 2")
+        raise invalid("temperature", "a number from 0 to 2")
 
 
 def _check_stop(body: dict[str, Any]) -> None:
@@ -649,7 +679,7 @@ def _check_stop(body: dict[str, Any]) -> None:
     if value is None or isinstance(value, str):
         return
     if not (isinstance(value, list) and len(value) <= 4 and all(isinstance(s, str) for s in value)):
-        raise _invalid("stop", "a string or a list of at most 4 strings")
+        raise invalid("stop", "a string or a list of at most 4 strings")
 
 
 def _deployment_route(path: str) -> tuple[str | None, str]:
@@ -681,7 +711,7 @@ def _check_logit_bias(body: dict[str, Any]) -> None:
         and -100 <= bias <= 100
         for token, bias in value.items()
     ):
-        raise _invalid("logit_bias", "a map of token ids to numbers from -100 to 100")
+        raise invalid("logit_bias", "a map of token ids to numbers from -100 to 100")
 
 
 def _check_unsupported(body: dict[str, Any]) -> None:
@@ -694,13 +724,13 @@ def _check_unsupported(body: dict[str, Any]) -> None:
 
 def _chat_text(messages: Any) -> str:
     if messages is None:
-        raise _missing("messages")
+        raise missing("messages")
     if not isinstance(messages, list) or not messages:
-        raise _invalid("messages", "a non-empty list of messages")
+        raise invalid("messages", "a non-empty list of messages")
     texts = []
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-            raise _invalid(f"messages[{i}]", "an object with a 'role'")
+            raise invalid(f"messages[{i}]", "an object with a 'role'")
         content = message.get("content")
         if isinstance(content, list):  # content parts: keep the text ones
             content = "".join(
@@ -709,7 +739,7 @@ def _chat_text(messages: Any) -> str:
                 if isinstance(part, dict) and part.get("type") == "text"
             )
         elif content is not None and not isinstance(content, str):
-            raise _invalid(f"messages[{i}].content", "a string or a list of content parts")
+            raise invalid(f"messages[{i}].content", "a string or a list of content parts")
         if message["role"] != "assistant":
             texts.append(content or "")
     return "\n".join(texts)
@@ -737,10 +767,7 @@ def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
     }
 
 
-def _model_object(model_id: str) -> dict[str, Any]:
-    return {
-        "id": model_id,
-        "object": "model",
-        "created": CREATED_AT,
-        "owned_by": "ftclass-reference",
-    }
+def _model_object(
+    model_id: str, created: int = CREATED_AT, owned_by: str = "ftclass-reference"
+) -> dict[str, Any]:
+    return {"id": model_id, "object": "model", "created": created, "owned_by": owned_by}

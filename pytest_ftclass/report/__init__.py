@@ -5,7 +5,7 @@
 >>> from pytest_ftclass.report import build_report, write_html_report, write_json_report
 >>> results = [CaseResult("c1", "t::c1", "valid.jsonl", "ft:m", "completions",
 ...                       expected="sport", predicted="sport", labels=["sport", "tech"])]
->>> report = build_report(results, {"command": "pytest --ft-model=ft:m"})
+>>> report = build_report(results, {"command": "pytest --ft-model=ft:m"}, model_under_test="ft:m")
 >>> out = pathlib.Path(tempfile.mkdtemp())
 >>> write_json_report(report, out / "report.json").name
 'report.json'
@@ -24,6 +24,7 @@ from pytest_ftclass.report.json_report import (
     build_report,
     load_report,
     results_from_report,
+    tested_results,
     write_json_report,
 )
 from pytest_ftclass.report.junit import junit_properties
@@ -46,6 +47,7 @@ __all__ = [
     "render_markdown",
     "results_from_report",
     "summary_lines",
+    "tested_results",
     "write_html_report",
     "write_json_report",
     "write_markdown_report",

@@ -20,7 +20,8 @@ rows travel in one ``<script type="application/json">`` blob in which ``<``,
 ``>`` and ``&`` are written as ``\\u003c``-style escapes, so no string can
 close the element; the script puts them in the page with ``textContent``.
 
-Per task (and overall, when there is more than one task) it shows: headline
+Per model (the model under test first; a model's tasks pooled only when they
+share one label set, never across models) and per task it shows: headline
 numbers with their 95 % intervals; the confusion matrix as a heatmap (shaded by
 the share of the row, diagonal green and confusions red, a button to show row
 shares instead of counts, a tooltip per cell with the first case ids); per-class
@@ -46,7 +47,7 @@ from typing import Any
 
 from pytest_ftclass.atomic import atomic_write_text
 from pytest_ftclass.metrics import confidence, group_by_task
-from pytest_ftclass.report.json_report import results_from_report
+from pytest_ftclass.report.json_report import ROLE_TITLES, models_of, results_from_report
 from pytest_ftclass.results import CaseResult
 
 __all__ = ["render_html", "write_html_report"]
@@ -167,34 +168,40 @@ def _plain(value: Any) -> str:
 def _sections(
     report: Mapping[str, Any], texts: Mapping[str, str], results: Sequence[CaseResult]
 ) -> list[dict[str, Any]]:
+    """One section per model with pooled tasks, then one per task; model under test first."""
     by_task = group_by_task(results)
-    tasks = report.get("tasks") or []
+    tasks = {str(task.get("task", "")): task for task in report.get("tasks") or []}
     sections = []
-    if len(tasks) > 1:
-        sections.append(
-            _section(
-                "All tasks",
-                f"{len(tasks)} tasks",
-                report.get("overall") or {},
-                results,
-                texts,
-                anchor="overall",
+    for model in models_of(report):
+        role = ROLE_TITLES.get(model.get("role", ""), "")
+        names = model.get("tasks", [])
+        if len(names) > 1 and model.get("metrics") is not None:
+            pooled = [r for name in names for r in by_task.get(name, [])]
+            sections.append(
+                _section(
+                    f"{model['model']}: {len(names)} tasks pooled",
+                    f"{role} · tasks share one label set",
+                    model["metrics"],
+                    pooled,
+                    texts,
+                    anchor=f"model-{len(sections)}",
+                )
             )
-        )
-    for index, task in enumerate(tasks):
-        subtitle = f"source {task.get('source', '')} · model {task.get('model', '')}"
-        if task.get("endpoint"):
-            subtitle += f" · endpoint {task['endpoint']}"
-        sections.append(
-            _section(
-                str(task.get("task", "")),
-                subtitle,
-                task.get("metrics") or {},
-                by_task.get(str(task.get("task")), []),
-                texts,
-                anchor=f"task-{index}",
+        for name in names:
+            task = tasks.get(name, {})
+            subtitle = f"{role} · source {task.get('source', '')} · model {task.get('model', '')}"
+            if task.get("endpoint"):
+                subtitle += f" · endpoint {task['endpoint']}"
+            sections.append(
+                _section(
+                    name,
+                    subtitle,
+                    task.get("metrics") or {},
+                    by_task.get(name, []),
+                    texts,
+                    anchor=f"task-{len(sections)}",
+                )
             )
-        )
     for index, section in enumerate(sections):
         section["index"] = index
     return sections
@@ -308,16 +315,19 @@ def _headline(m: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
     latency = m.get("latency_s")
     if latency:
-        tiles.append(
-            ("latency p50", f"{latency['p50']:.3f} s", f"p95 {latency['p95']:.3f} s", False)
-        )
+        live = f"p95 {latency['p95']:.3f} s · {latency['n']} live answers"
+        tiles.append(("latency p50", f"{latency['p50']:.3f} s", live, False))
+    elif m.get("n_replayed"):
+        tiles.append(("latency", "—", "not measured: answers replayed from cassettes", False))
     usage = m.get("usage")
     if usage:
+        recorded = " · as recorded" if m.get("n_replayed") else ""
         tiles.append(
             (
                 "tokens",
                 f"{usage['total_tokens']:,}",
-                f"{usage['prompt_tokens']:,} prompt · {usage['completion_tokens']:,} completion",
+                f"{usage['prompt_tokens']:,} prompt · {usage['completion_tokens']:,} completion"
+                + recorded,
                 False,
             )
         )

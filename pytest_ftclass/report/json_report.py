@@ -4,9 +4,9 @@
 >>> from pytest_ftclass.results import CaseResult
 >>> results = [CaseResult("c1", "t::c1", "valid.jsonl", "ft:m", "completions",
 ...                       expected="sport", predicted="tech", labels=["sport", "tech"])]
->>> report = build_report(results, {"run": "demo"})
->>> report["schema"], report["overall"]["accuracy"], report["tasks"][0]["task"]
-('ftclass-report/1', 0.0, 'valid.jsonl @ ft:m')
+>>> report = build_report(results, {"run": "demo"}, model_under_test="ft:m")
+>>> report["schema"], report["models"][0]["metrics"]["accuracy"], report["tasks"][0]["task"]
+('ftclass-report/2', 0.0, 'valid.jsonl @ ft:m')
 >>> path = write_json_report(report, pathlib.Path(tempfile.mkdtemp()) / "out" / "report.json")
 >>> results_from_report(load_report(path)) == results
 True
@@ -14,94 +14,169 @@ True
 Shape (``schema`` is bumped when a field changes meaning)::
 
     {
-      "schema": "ftclass-report/1",
+      "schema": "ftclass-report/2",
       "metadata": {...},                      # as given by the caller
-      "overall": <classification_metrics>,    # over every case
-      "tasks": [{"task", "source", "model", "endpoint", "metrics"}, ...],
-      "cases": [CaseResult.to_dict(), ...],
+      "selection": {"planned", "asked", "not_asked", "subset", "narrowed_by"},
+      "models": [{"model", "role", "tasks", "pooled", "labels", "metrics"}, ...],
+      "tasks": [{"task", "source", "model", "role", "endpoint", "metrics"}, ...],
+      "cases": [CaseResult.to_dict(), ...],   # one per (source, case id, model)
       "texts": {nodeid: text, ...},           # only when build_report(texts=...) was given
+      "gate": {...},                          # added by the plugin
     }
 
-Every number in ``overall`` and ``tasks`` can be recomputed from ``cases``
-(see :mod:`pytest_ftclass.metrics` for the definitions).
+Nothing is pooled across models.  ``models`` lists each model once, the model
+under test first (``role`` ``under_test``), then the models tests name with
+``model=`` (``task_model``), then the ``--ft-compare`` model (``comparison``,
+informational unless ``--ft-gate-compare``).  A model's ``metrics`` pool its
+tasks only when they share one label set (``pooled``); otherwise they are
+``None`` and its tasks speak for it.  A task is one case source asked of one
+model.  Every number in ``models`` and ``tasks`` can be recomputed from
+``cases`` (see :mod:`pytest_ftclass.metrics` for the definitions).
+
+Schema 2 (this one) replaced schema 1's ``overall`` (every case of every
+model and task pooled) with ``models``, added ``selection``, each task's
+``role`` and each case's ``other_nodeids``, ``finish_reason`` and
+``replayed``; slices name their macro-F1 ``macro_f1_present``.  Schema 1
+reports are still read (as baselines and by ``ftclass compare``).
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from pytest_ftclass.atomic import atomic_write_text, atomic_writer
+from pytest_ftclass.atomic import atomic_writer
 from pytest_ftclass.metrics import MetricsOf, group_by_task, metrics_of_groups
 from pytest_ftclass.results import CaseResult
 
 __all__ = [
+    "COMPARISON",
     "SCHEMA",
-    "atomic_write_text",
+    "TASK_MODEL",
+    "UNDER_TEST",
     "build_report",
     "load_report",
+    "model_role",
+    "models_of",
     "results_from_report",
+    "tested_results",
     "write_json_report",
 ]
 
-SCHEMA = "ftclass-report/1"
+SCHEMA = "ftclass-report/2"
+#: Schemas :func:`load_report` reads.
+READABLE_SCHEMAS = ("ftclass-report/1", SCHEMA)
+UNDER_TEST, TASK_MODEL, COMPARISON = "under_test", "task_model", "comparison"
+_ROLE_ORDER = {UNDER_TEST: 0, TASK_MODEL: 1, COMPARISON: 2}
+
+
+def model_role(model: str, model_under_test: str | None, compare_models: Iterable[str]) -> str:
+    """``under_test``, ``comparison`` or ``task_model`` (a model a test names with ``model=``).
+
+    >>> model_role("b", "a", ["b"]), model_role("x", "a", ["b"]), model_role("x", None, ())
+    ('comparison', 'task_model', 'under_test')
+    """
+    if model in compare_models:
+        return COMPARISON
+    if model_under_test is None or model == model_under_test:
+        return UNDER_TEST
+    return TASK_MODEL
 
 
 def build_report(
     results: Sequence[CaseResult],
     metadata: Mapping[str, Any],
     *,
+    model_under_test: str | None = None,
+    compare_models: Sequence[str] = (),
+    selection: Mapping[str, Any] | None = None,
     positive_class: str | None = None,
     texts: Mapping[str, str] | None = None,
     cases: list[dict[str, Any]] | None = None,
     metrics_of: MetricsOf = metrics_of_groups,
 ) -> dict[str, Any]:
-    """The report dict for ``results``: overall metrics, metrics per task and every case.
+    """The report dict for ``results``: metrics per model and per task, and every case.
 
-    A task is one case source against one model (:attr:`CaseResult.task`), in
-    the order first seen; its ``endpoint`` is that of its first case.
-    ``positive_class`` is the positive class of binary tasks (see
-    :func:`pytest_ftclass.metrics.classification_metrics`).  ``texts`` (nodeid →
-    the case's input text) is stored as a ``texts`` entry, for the HTML
+    ``results`` hold each case once (see :attr:`CaseResult.key`).  A task is
+    one case source against one model (:attr:`CaseResult.task`), in the order
+    first seen within its model; its ``endpoint`` is that of its first case.
+    ``model_under_test`` leads (``None``: every model is under test);
+    ``compare_models`` are labelled ``comparison``.  ``selection`` is the
+    run's (see :mod:`pytest_ftclass.selection`).  ``positive_class`` is the
+    positive class of binary tasks (see
+    :func:`pytest_ftclass.metrics.classification_metrics`).  ``texts`` (nodeid
+    → the case's input text) is stored as a ``texts`` entry, for the HTML
     explorer, only when given: by default a report holds no prompt text.
     ``cases`` are ``[r.to_dict() for r in results]`` when the caller holds them
     already (a run of 100,000 cases then keeps one dict per case, not two).
-    ``metrics_of`` computes the metrics of the tasks (and of all the cases, when
-    there are several tasks) in one call, :func:`~pytest_ftclass.metrics.metrics_of_groups`
-    unless the caller has it done elsewhere (see :mod:`pytest_ftclass.metrics_process`).
+    ``metrics_of`` computes the metrics of every group in one call.
     """
     by_task = group_by_task(results)
-    groups: list[Sequence[CaseResult]] = list(by_task.values())
-    if len(groups) != 1:
-        groups.append(results)
-    computed = metrics_of(groups, positive_class=positive_class)
-    tasks = [
-        {
-            "task": task,
-            "source": group[0].source,
-            "model": group[0].model,
-            "endpoint": group[0].endpoint,
-            "metrics": metrics,
-        }
-        for (task, group), metrics in zip(by_task.items(), computed, strict=False)
-    ]
-    # one task: the same cases in the same order, so the same numbers
-    overall = copy.deepcopy(computed[0]) if len(by_task) == 1 else computed[-1]
-    report: dict[str, Any] = {
-        "schema": SCHEMA,
-        "metadata": dict(metadata),
-        "overall": overall,
-        "tasks": tasks,
-        "cases": [result.to_dict() for result in results] if cases is None else cases,
-    }
+    by_model: dict[str, list[str]] = {}
+    for task, group in by_task.items():
+        by_model.setdefault(group[0].model, []).append(task)
+    roles = {m: model_role(m, model_under_test, compare_models) for m in by_model}
+    order = sorted(by_model, key=lambda m: _ROLE_ORDER[roles[m]])  # stable: first seen
+    groups: list[Sequence[CaseResult]] = [by_task[t] for m in order for t in by_model[m]]
+    pooled: dict[str, list[CaseResult]] = {}
+    for model in order:
+        names = by_model[model]
+        if len(names) > 1 and len({_labels_of(by_task[t]) for t in names}) == 1:
+            pooled[model] = [r for t in names for r in by_task[t]]
+    computed = metrics_of([*groups, *pooled.values()], positive_class=positive_class)
+    names = [t for m in order for t in by_model[m]]
+    task_metrics = dict(zip(names, computed[: len(groups)], strict=True))
+    pooled_metrics = dict(zip(pooled, computed[len(groups) :], strict=True))
+    tasks = []
+    for model in order:
+        for task in by_model[model]:
+            group = by_task[task]
+            tasks.append(
+                {
+                    "task": task,
+                    "source": group[0].source,
+                    "model": model,
+                    "role": roles[model],
+                    "endpoint": group[0].endpoint,
+                    "metrics": task_metrics[task],
+                }
+            )
+    models = []
+    for model in order:
+        names = by_model[model]
+        single = len(names) == 1
+        metrics = task_metrics[names[0]] if single else pooled_metrics.get(model)
+        models.append(
+            {
+                "model": model,
+                "role": roles[model],
+                "tasks": names,
+                "pooled": single or model in pooled,
+                "labels": sorted(_labels_of(by_task[names[0]])) if metrics is not None else None,
+                "metrics": metrics,
+            }
+        )
+    report: dict[str, Any] = {"schema": SCHEMA, "metadata": dict(metadata)}
+    if selection is not None:
+        report["selection"] = dict(selection)
+    report["models"] = models
+    report["tasks"] = tasks
+    report["cases"] = [result.to_dict() for result in results] if cases is None else cases
     if texts is not None:
         wanted = {result.nodeid for result in results}
         report["texts"] = {node: str(text) for node, text in texts.items() if node in wanted}
     return report
+
+
+def _labels_of(results: Sequence[CaseResult]) -> frozenset[str]:
+    """The declared label set of a task's cases."""
+    labels: set[str] = set()
+    for result in results:
+        labels.update(result.labels)
+    return frozenset(labels)
 
 
 def write_json_report(report: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
@@ -146,16 +221,60 @@ _INDENTED = json.JSONEncoder(ensure_ascii=False, default=str, indent=2)
 
 
 def load_report(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a JSON report written by :func:`write_json_report`.
+    """Read a JSON report written by :func:`write_json_report` (this schema or schema 1).
 
-    Raises ``ValueError`` when the file is not an ``ftclass-report/1`` report.
+    Raises ``ValueError`` naming the file and the problem when it is not such a
+    report (not JSON, another schema, no list of cases); ``OSError`` when it
+    cannot be read.
     """
+    name = os.fspath(path)
     with open(path, encoding="utf-8") as handle:
-        report = json.load(handle)
-    if not isinstance(report, dict) or report.get("schema") != SCHEMA:
-        found = report.get("schema") if isinstance(report, dict) else type(report).__name__
-        raise ValueError(f"{os.fspath(path)}: not an {SCHEMA} report (schema: {found!r})")
+        try:
+            report = json.load(handle)
+        except json.JSONDecodeError as err:
+            raise ValueError(
+                f"{name}: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})"
+            ) from None
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{name}: not valid UTF-8 (byte {err.start})") from None
+    found = report.get("schema") if isinstance(report, dict) else type(report).__name__
+    if not isinstance(report, dict) or found not in READABLE_SCHEMAS:
+        raise ValueError(f"{name}: not an {SCHEMA} report (schema: {found!r})")
+    cases = report.get("cases")
+    if not isinstance(cases, list) or not all(
+        isinstance(case, dict) and {"case_id", "source", "model"} <= case.keys() for case in cases
+    ):
+        raise ValueError(f"{name}: 'cases' is not a list of cases with case_id, source and model")
+    if not isinstance(report.get("tasks", []), list):
+        raise ValueError(f"{name}: 'tasks' is not a list")
     return report
+
+
+def models_of(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The report's ``models`` (a schema 1 report: one per model of its tasks, none pooled)."""
+    if "models" in report:
+        return list(report["models"])
+    by_model: dict[str, list[str]] = {}
+    for task in report.get("tasks", []):
+        by_model.setdefault(task.get("model", ""), []).append(task.get("task", ""))
+    return [
+        {"model": model, "role": UNDER_TEST, "tasks": names, "pooled": False, "metrics": None}
+        for model, names in by_model.items()
+    ]
+
+
+ROLE_TITLES = {
+    UNDER_TEST: "model under test",
+    TASK_MODEL: "model named by tests",
+    COMPARISON: "comparison model",
+}
+"""How each role is introduced in the summaries."""
+
+
+def tested_results(report: Mapping[str, Any]) -> list[CaseResult]:
+    """The cases of a report's models under test (not of its comparison model)."""
+    compared = {m["model"] for m in report.get("models", []) if m.get("role") == COMPARISON}
+    return [r for r in results_from_report(report) if r.model not in compared]
 
 
 def results_from_report(report: Mapping[str, Any]) -> list[CaseResult]:

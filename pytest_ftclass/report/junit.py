@@ -3,12 +3,16 @@
 >>> from pytest_ftclass.results import CaseResult
 >>> from pytest_ftclass.report.json_report import build_report
 >>> rs = [CaseResult("c1", "t::c1", "v.jsonl", "m", "chat", "a", "a", labels=["a", "b"])]
->>> dict(junit_properties(build_report(rs, {})))["ftclass.overall.accuracy"]
-'1'
+>>> properties = dict(junit_properties(build_report(rs, {}, model_under_test="m")))
+>>> properties["ftclass.model_under_test"], properties["ftclass.model[m].accuracy"]
+('m', '1')
 
-Names are ``ftclass.overall.<metric>`` and ``ftclass.task[<task>].<metric>``;
-an interval adds ``<metric>_ci_low`` and ``<metric>_ci_high``; the legacy
-fine-tuning names keep their spelling (``ftclass.overall.classification/accuracy``).
+Names: ``ftclass.model_under_test`` first, then per model (the model under
+test first) ``ftclass.model[<model>].role`` and, when its tasks share one
+label set, its pooled metrics ``ftclass.model[<model>].<metric>``; then
+``ftclass.task[<task>].<metric>`` per task.  Nothing is pooled across models.
+An interval adds ``<metric>_ci_low`` and ``<metric>_ci_high``; the legacy
+fine-tuning names keep their spelling (``ftclass.task[t].classification/accuracy``).
 Values are ``repr``-exact numbers as text; metrics that are ``None`` are left out.
 """
 
@@ -17,19 +21,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pytest_ftclass.metrics import SCALAR_METRICS as _SCALARS
+from pytest_ftclass.report.json_report import UNDER_TEST, models_of
+
 __all__ = ["junit_properties"]
 
-_SCALARS = (
-    "n_cases", "n_scored", "n_errors", "n_correct", "n_mispredicted", "n_out_of_set",
-    "accuracy", "macro_f1", "weighted_f1", "balanced_accuracy", "cohen_kappa", "mcc",
-    "error_rate", "out_of_set_rate", "log_loss", "brier_score", "ece",
-)  # fmt: skip
 _INTERVALS = ("accuracy_ci", "macro_f1_ci")
 
 
 def junit_properties(report: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """``(name, value)`` pairs for the overall metrics and each task's."""
-    pairs = _pairs("ftclass.overall", report.get("overall") or {})
+    """``(name, value)`` pairs: the model under test, each model's and each task's metrics."""
+    models = models_of(report)
+    pairs = [
+        ("ftclass.model_under_test", str(m["model"]))
+        for m in models[:1]
+        if m.get("role") == UNDER_TEST
+    ]
+    for model in models:
+        prefix = f"ftclass.model[{model['model']}]"
+        pairs.append((f"{prefix}.role", str(model.get("role", ""))))
+        pairs += _pairs(prefix, model.get("metrics") or {})
     for task in report.get("tasks") or []:
         pairs += _pairs(f"ftclass.task[{task.get('task', '')}]", task.get("metrics") or {})
     return pairs

@@ -8,13 +8,15 @@
 ...     CaseResult("c|2", "t::c2", "valid.jsonl", "ft:m", "chat", "ham", "<b>spam</b>",
 ...                labels=["ham", "spam"], logprobs={"<b>spam</b>": -0.2}),
 ... ]
->>> text = render_markdown(build_report(results, {}))
+>>> text = render_markdown(build_report(results, {}, model_under_test="ft:m"))
 >>> print(text.splitlines()[0])
 ## ftclass: valid.jsonl @ ft:m
 >>> "c\\\\|2" in text and "&lt;b&gt;spam&lt;/b&gt;" in text and "<b>" not in text
 True
 
-Per task (and overall, with several tasks): a headline table (accuracy and
+The gate's verdicts first; then per model (the model under test first,
+nothing pooled across models; a model's tasks pooled only when they share one
+label set) and per task: a headline table (accuracy and
 macro-F1 with their 95 % intervals, weighted-F1, errors, out-of-set
 predictions, the calibration numbers when known), the per-class table and the
 most confident mispredictions (top ``max_listed``).  Case ids, labels and
@@ -34,7 +36,12 @@ from typing import Any
 
 from pytest_ftclass.atomic import atomic_write_text
 from pytest_ftclass.metrics import confidence, group_by_task
-from pytest_ftclass.report.json_report import results_from_report
+from pytest_ftclass.report.json_report import (
+    COMPARISON,
+    ROLE_TITLES,
+    models_of,
+    results_from_report,
+)
 from pytest_ftclass.results import CaseResult
 
 __all__ = ["append_step_summary", "render_markdown", "write_markdown_report"]
@@ -55,27 +62,44 @@ def render_markdown(
     ``results`` are the report's cases as :class:`CaseResult` objects, when the caller
     holds them already (else they are read from ``report["cases"]``).
     """
-    tasks = report.get("tasks") or []
+    tasks = {str(task.get("task", "")): task for task in report.get("tasks") or []}
     if not tasks:
-        return "## ftclass\n\nNo cases were run.\n"
+        return "## ftclass\n\nNo cases were run.\n" + _gate(report)
     by_task = group_by_task(results_from_report(report) if results is None else results)
-    parts: list[str] = []
-    gate = report.get("gate")
-    if gate and gate.get("configured"):
-        verdict = "passed" if gate.get("passed") else "**FAILED**"
-        lines = [f"## Quality gate: {verdict}", ""]
-        for v in gate.get("verdicts", []):
-            value = "n/a" if v.get("value") is None else f"{v['value']:.4g}"
-            bound = "" if v.get("bound") is None else f" (needs {v.get('op', '')} {v['bound']:g})"
-            mark = "✅" if v.get("passed") else "❌"
-            lines.append(f"- {mark} {v['criterion']} = {value}{bound} — {v['scope']}")
-        parts.append("\n".join(lines) + "\n")
-    if len(tasks) > 1:
-        parts.append(_section("all tasks", report.get("overall") or {}, [], 0))
-    for task in tasks:
-        name = str(task.get("task", ""))
-        parts.append(_section(name, task.get("metrics") or {}, by_task.get(name, []), max_listed))
+    parts: list[str] = [_gate(report)] if report.get("gate") else []
+    for model in models_of(report):
+        role = model.get("role", "")
+        names = model.get("tasks", [])
+        if len(names) > 1:
+            pooled = model.get("metrics")
+            title = f"{ROLE_TITLES.get(role, role)} {model['model']}, {len(names)} tasks"
+            if pooled is None:
+                parts.append(f"## ftclass: {escape(title)}\n\nLabel sets differ: not pooled.\n")
+            else:
+                parts.append(_section(title + " pooled", pooled, [], 0))
+        for name in names:
+            listed = 0 if role == COMPARISON else max_listed
+            metrics = tasks.get(name, {}).get("metrics") or {}
+            title = name if role != COMPARISON else f"{name} (comparison model)"
+            parts.append(_section(title, metrics, by_task.get(name, []), listed))
     return "\n".join(parts)
+
+
+def _gate(report: Mapping[str, Any]) -> str:
+    gate = report.get("gate")
+    if not gate or not (gate.get("configured") or gate.get("verdicts")):
+        return ""
+    verdict = "passed" if gate.get("passed") else "**FAILED**"
+    lines = [f"## Quality gate: {verdict}", ""]
+    for v in gate.get("verdicts", []):
+        value = "n/a" if v.get("value") is None else f"{v['value']:.4g}"
+        bound = "" if v.get("bound") is None else f" (needs {v.get('op', '')} {v['bound']:g})"
+        mark = "✅" if v.get("passed") else "❌"
+        detail = f": {escape(v['detail'])}" if v.get("detail") else ""
+        lines.append(
+            f"- {mark} {escape(v['criterion'])} = {value}{bound} — {escape(v['scope'])}{detail}"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def write_markdown_report(

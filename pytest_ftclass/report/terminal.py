@@ -10,7 +10,8 @@
 ...     CaseResult("c3", "t::c3", "valid.jsonl", "local", "completions", "tech", "tech",
 ...                labels=["sport", "tech"]),
 ... ]
->>> print("\\n".join(summary_lines(build_report(results, {}))))
+>>> print("\\n".join(summary_lines(build_report(results, {}, model_under_test="local"))))
+model under test: local
 valid.jsonl @ local: accuracy 0.667 (2/3), macro-F1 0.667, weighted-F1 0.667, 0 errors
   class  precision  recall     F1  support
   sport      1.000   0.500  0.667        2
@@ -18,10 +19,14 @@ valid.jsonl @ local: accuracy 0.667 (2/3), macro-F1 0.667, weighted-F1 0.667, 0 
   mispredicted:
     c2: expected 'sport', predicted 'tech' (p=0.62)
 
-Per task: a headline, a per-class table and the first ``max_listed``
-mispredicted and errored cases (``… and N more`` when cut).  With more than
-one task an ``overall`` headline follows.  Case ids and labels are shown with
-control characters escaped, so a hostile label cannot drive the terminal.
+Per model, the model under test first: a heading naming the model and its
+role, then per task a headline, a per-class table and the first ``max_listed``
+mispredicted and errored cases (``… and N more`` when cut), and, when the
+model has several tasks, its pooled headline (or why its tasks are not
+pooled).  A comparison model gets headlines only: the comparison section
+shows its differences.  Nothing is pooled across models.  Case ids and labels
+are shown with control characters escaped, so a hostile label cannot drive the
+terminal.
 """
 
 from __future__ import annotations
@@ -30,7 +35,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pytest_ftclass.metrics import confidence, group_by_task
-from pytest_ftclass.report.json_report import results_from_report
+from pytest_ftclass.report.json_report import (
+    COMPARISON,
+    ROLE_TITLES,
+    models_of,
+    results_from_report,
+)
 from pytest_ftclass.results import CaseResult
 
 __all__ = ["headline", "summary_lines"]
@@ -50,21 +60,33 @@ def summary_lines(
     holds them already (else they are read from ``report["cases"]``).
     """
     by_task = group_by_task(results_from_report(report) if results is None else results)
-    tasks = report.get("tasks") or []
+    tasks = {str(task.get("task", "")): task for task in report.get("tasks") or []}
     if not tasks:
         return ["no cases were run"]
     lines: list[str] = []
-    for task in tasks:
-        name = str(task.get("task", ""))
-        metrics = task.get("metrics") or {}
-        results = by_task.get(name, [])
-        lines.append(headline(_printable(name), metrics))
-        lines.extend(_per_class_table(metrics.get("per_class") or {}))
-        lines.extend(_mispredicted(results, max_listed))
-        lines.extend(_errored(results, max_listed))
-    if len(tasks) > 1:
-        lines.append(headline("overall", report.get("overall") or {}))
+    for model in models_of(report):
+        role = model.get("role", "")
+        lines.append(f"{ROLE_TITLES.get(role, role)}: {_printable(str(model['model']))}")
+        for name in model.get("tasks", []):
+            metrics = (tasks.get(name) or {}).get("metrics") or {}
+            lines.append(headline(_printable(name), metrics))
+            if role == COMPARISON:
+                continue
+            results_of_task = by_task.get(name, [])
+            lines.extend(_per_class_table(metrics.get("per_class") or {}))
+            lines.extend(_mispredicted(results_of_task, max_listed))
+            lines.extend(_errored(results_of_task, max_listed))
+        if len(model.get("tasks", [])) > 1:
+            lines.append(_pooled(model))
     return lines
+
+
+def _pooled(model: Mapping[str, Any]) -> str:
+    count = len(model.get("tasks", []))
+    name = _printable(str(model["model"]))
+    if model.get("metrics") is None:
+        return f"{name}: {count} tasks with different label sets, not pooled"
+    return headline(f"{name}, {count} tasks pooled", model["metrics"])
 
 
 def headline(name: str, metrics: Mapping[str, Any]) -> str:
