@@ -134,14 +134,15 @@ def private_body(
     if body is None:
         return body
     try:
-        data = json.loads(body.decode("utf-8") if isinstance(body, bytes) else body)
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+        data = json.loads(text)
     except (ValueError, UnicodeDecodeError, AttributeError, TypeError):
         if redactor is not None and isinstance(body, (bytes, str)):
             return redactor.bytes(body if isinstance(body, bytes) else body.encode("utf-8"))
         return body
     if not keep_text and isinstance(data, dict):
         data = _digest_fields(data)
-    if redactor is not None:
+    if redactor is not None and redactor.might_hold(text):
         data = redactor.data(data)
     return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode(
         "utf-8"

@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
@@ -78,18 +78,6 @@ KEY_VARIABLES = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY")
 #: Environment variables holding a base URL that may carry credentials.
 URL_VARIABLES = ("AZURE_OPENAI_ENDPOINT", "OPENAI_BASE_URL")
 
-_PATTERNS = (
-    # userinfo of a URL: scheme://user:password@
-    r"(?P<url>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^\s/?#@\"'<>\\]+)@",
-    # a credential query parameter: ?key=..., &sig=...
-    r"(?P<query>[?&;](?i:PARAMETERS)=)(?P<parameter>[^&#\s\"'<>()\\]+)",
-    # a named API key: api-key: ..., "x-api-key": "...", api_key=...
-    r"(?P<named>(?<![\w-])(?i:NAMED)[\"']?\s*[:=]\s*[\"']?)(?P<credential>[^\s\"',;&<>()\\]+)",
-    # an authorization header's token, wherever it was echoed
-    r"(?P<scheme>\b(?i:bearer)\s+)(?P<bearer>[^\s\"',;<>()\\]+)",
-    r"(?P<basic>\b(?i:basic)\s+)(?P<userpass>(?![A-Z]?[a-z]+\b)[A-Za-z0-9+/]{8,}={0,2})",
-)
-
 _T = TypeVar("_T")
 _B = TypeVar("_B", bytes, str)
 
@@ -98,11 +86,58 @@ def _alternatives(names: Iterable[str]) -> str:
     return "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True))
 
 
-#: The patterns that do not depend on the run's secrets, as one alternation.
-_FIXED = (
-    "|".join(_PATTERNS)
-    .replace("PARAMETERS", _alternatives(CREDENTIAL_PARAMETERS))
-    .replace("NAMED", "|".join(_NAMED_CREDENTIALS))
+class _Shape:
+    """A secret recognised by its shape: ``pattern`` (a prefix group, then the secret).
+
+    ``present(lowered text)`` is a quick test on the text's lower case: without
+    it, the pattern cannot match and is not run (a large body is scanned by
+    ``str`` methods, not by the regular expression).
+    """
+
+    def __init__(self, pattern: str, present: Callable[[str], bool], suffix: str = "") -> None:
+        self.pattern = re.compile(pattern)
+        self.present = present
+        self.replacement = "\\g<1>" + MARKER + suffix
+
+    def sub(self, text: str) -> str:
+        return self.pattern.sub(self.replacement, text)
+
+
+_NAME_STEMS = (
+    "api-key",
+    "api_key",
+    "apikey",
+    "subscription-key",
+    "client_secret",
+    "client-secret",
+    "access_token",
+    "access-token",
+    "password",
+)
+_SHAPES = (
+    # the userinfo of a URL: scheme://user:password@
+    _Shape(
+        r"(\b[A-Za-z][A-Za-z0-9+.\-]*://)[^\s/?#@\"'<>\\]+@",
+        lambda low: "://" in low and "@" in low,
+        suffix="@",
+    ),
+    # a credential query parameter: ?key=..., &sig=...
+    _Shape(
+        r"([?&;](?i:" + _alternatives(CREDENTIAL_PARAMETERS) + r")=)[^&#\s\"'<>()\\]+",
+        lambda low: "=" in low and ("?" in low or "&" in low or ";" in low),
+    ),
+    # a named API key: api-key: ..., "x-api-key": "...", api_key=...
+    _Shape(
+        r"((?<![\w-])(?i:" + "|".join(_NAMED_CREDENTIALS) + r")[\"']?\s*[:=]\s*[\"']?)"
+        r"[^\s\"',;&<>()\\]+",
+        lambda low: any(stem in low for stem in _NAME_STEMS),
+    ),
+    # an authorization header's token, wherever it was echoed
+    _Shape(r"(\b(?i:bearer)\s+)[^\s\"',;<>()\\]+", lambda low: "bearer" in low),
+    _Shape(
+        r"(\b(?i:basic)\s+)(?![A-Z]?[a-z]+\b)[A-Za-z0-9+/]{8,}={0,2}",
+        lambda low: "basic" in low,
+    ),
 )
 
 
@@ -123,9 +158,6 @@ class Redactor:
         known.discard(MARKER)
         #: The values looked for, longest first.
         self.secrets: tuple[str, ...] = tuple(sorted(known, key=lambda s: (-len(s), s)))
-        values = "|".join(re.escape(secret) for secret in self.secrets)
-        self._pattern = re.compile(f"(?P<value>{values})|{_FIXED}" if values else _FIXED)
-        self._values = re.compile(values) if values else None
 
     @classmethod
     def for_run(cls, *, environ: Mapping[str, str], base_url: str | None = None) -> Redactor:
@@ -148,14 +180,29 @@ class Redactor:
     # -- texts -----------------------------------------------------------------
     def text(self, text: str) -> str:
         """``text`` with every secret replaced."""
-        return self._pattern.sub(_replace, text)
+        text = self.values(text)
+        lowered = text.lower()
+        for shape in _SHAPES:
+            if shape.present(lowered):
+                text = shape.sub(text)
+        return text
 
     def values(self, text: str) -> str:
         """``text`` with the known secret values replaced, and nothing else.
 
         Safe on any serialized text (a JSON file, say): only exact values change.
         """
-        return text if self._values is None else self._values.sub(MARKER, text)
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, MARKER)
+        return text
+
+    def might_hold(self, text: str) -> bool:
+        """Whether ``text`` may hold a secret (``False``: :meth:`text` would change nothing)."""
+        if any(secret in text for secret in self.secrets):
+            return True
+        lowered = text.lower()
+        return any(shape.present(lowered) for shape in _SHAPES)
 
     def optional(self, text: str | None) -> str | None:
         return None if text is None else self.text(text)
@@ -176,7 +223,7 @@ class Redactor:
         b'{"echo": "http://REDACTED@h/v1", "n": 1}'
         """
         raw = body.decode("utf-8", errors="surrogateescape") if isinstance(body, bytes) else body
-        if not self._pattern.search(raw):
+        if not self.might_hold(raw) or self.text(raw) == raw:
             return body
         redacted = self._json_text(raw)
         if isinstance(body, bytes):
@@ -238,14 +285,6 @@ class Redactor:
         if not changes:
             return prediction
         return dataclasses.replace(prediction, **changes)  # type: ignore[type-var]
-
-
-def _replace(match: re.Match[str]) -> str:
-    for prefix in ("url", "query", "named", "scheme", "basic"):
-        start = match.group(prefix)
-        if start is not None:
-            return start + MARKER + ("@" if prefix == "url" else "")
-    return MARKER
 
 
 def url_secrets(url: str | None) -> set[str]:
