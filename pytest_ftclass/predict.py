@@ -380,7 +380,13 @@ async def _predict_async(
     # the tokenizer follows the model id; an Azure request names the deployment
     model = client_options.azure_deployment or model
     client = make_async_client(client_options)
-    limit = Pacer(options.concurrency, options.rate_limit_wait, access, describe_error)
+    limit = Pacer(
+        options.concurrency,
+        options.rate_limit_wait,
+        access,
+        describe_error,
+        first_wave=1 + client_options.max_retries,
+    )
     try:
         if endpoint == "completions":
             url = _url(client, "/completions")
@@ -585,9 +591,11 @@ class Pacer:
     and asks again, for as long as the waits add up to at most ``patience``
     seconds: a rate limit slows the run down instead of failing its cases.
 
-    With an ``access`` (:class:`~pytest_ftclass.refusals.ModelAccess`), requests go
-    one at a time until the model has answered once, and none goes after a
-    definitive error (401, 403, 404 ``model_not_found``): they raise
+    With an ``access`` (:class:`~pytest_ftclass.refusals.ModelAccess`), at most
+    ``first_wave`` requests are in flight until the model has answered once
+    (``1 + max_retries``: a refusal then costs no more requests than one
+    failing request may), and none goes after a definitive error (401, 403,
+    404 ``model_not_found``): they raise
     :class:`~pytest_ftclass.refusals.ModelRefused` with its message, made by
     ``describe_error``.
     """
@@ -598,6 +606,7 @@ class Pacer:
         patience: float = 0.0,
         access: ModelAccess | None = None,
         describe_error: Callable[[BaseException], str] = describe_api_error,
+        first_wave: int = 1,
     ) -> None:
         self.slots = asyncio.Semaphore(concurrency)
         self.patience = patience
@@ -605,7 +614,9 @@ class Pacer:
         self.resume_at = 0.0
         self.access = access
         self.describe_error = describe_error
-        self._probe: asyncio.Event | None = None  # set when the one request out first is done
+        self.first_wave = max(1, first_wave)
+        self._unanswered = 0  # requests out before the model's first answer
+        self._settled: asyncio.Event | None = None  # set as each of them ends
 
     async def send(self, client: Any, path: str, request: dict[str, Any]) -> tuple[str, float]:
         """POST ``request`` to ``path`` in turn: the response text and the last attempt's duration.
@@ -622,7 +633,7 @@ class Pacer:
         attempt = 0
         while True:
             async with self.slots:
-                probe = await self._turn()
+                first = await self._turn()
                 try:
                     delay = self.resume_at - time.monotonic()
                     if delay > 0:
@@ -646,22 +657,26 @@ class Pacer:
                         self._refuse_or_go_on(error)
                         raise
                 finally:
-                    if probe is not None:
-                        self._probe = None
-                        probe.set()
+                    if first:
+                        self._unanswered -= 1
+                        settled, self._settled = self._settled, None
+                        if settled is not None:
+                            settled.set()
 
-    async def _turn(self) -> asyncio.Event | None:
-        """Wait while another request is the first out to a model that has not answered yet.
+    async def _turn(self) -> bool:
+        """Wait while the model has not answered yet and ``first_wave`` requests are out.
 
-        Returns the event to set when this request is that first one, else ``None``.
+        Whether this request is one of those sent before the first answer.
         """
         access = self.access
         while access is not None and not access.answered and access.refused is None:
-            if self._probe is None:
-                self._probe = asyncio.Event()
-                return self._probe
-            await self._probe.wait()
-        return None
+            if self._unanswered < self.first_wave:
+                self._unanswered += 1
+                return True
+            if self._settled is None:
+                self._settled = asyncio.Event()
+            await self._settled.wait()
+        return False
 
     def _answered(self) -> None:
         if self.access is not None:

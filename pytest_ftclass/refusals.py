@@ -4,9 +4,10 @@ A 401 (the key is wrong), a 403 (no access) or a 404 ``model_not_found``
 (``DeploymentNotFound`` on Azure) will not change on the next request.  After
 one, every later request for that model in the run is not sent: it fails at
 once with the same message (:class:`ModelRefused`).  Until a model has given
-one answer that is not such a refusal, its requests go one at a time, so a
-wrong key costs one request, not one per request in flight.  429, 5xx and
-timeouts are not definitive: the SDK's retries and the pacing handle them.
+one answer that is not such a refusal, at most ``1 + max_retries`` of its
+requests are in flight (:class:`pytest_ftclass.predict.Pacer`), so a wrong key
+costs no more requests than one failing request may.  429, 5xx and timeouts
+are not definitive: the SDK's retries and the pacing handle them.
 
 >>> refusals = Refusals()
 >>> access = refusals.of("ft:gpt-4o-mini-2024-07-18:acme::xyz")
@@ -68,7 +69,7 @@ class ModelAccess:
         self._on_refuse = on_refuse
         #: The definitive error's message, once there was one.
         self.refused: str | None = None
-        #: Whether the model gave an answer other than a refusal (requests may then go at once).
+        #: Whether the model gave an answer other than a refusal (then requests go at full pace).
         self.answered = False
 
     def check(self) -> None:
