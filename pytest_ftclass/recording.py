@@ -277,14 +277,22 @@ def _interaction_problem(interaction: Any) -> str | None:
         return "has a request whose method or uri is not a string"
     if not isinstance(request["headers"], dict):
         return "has a request whose headers are not an object"
+    if not isinstance(request["body"], (str, type(None))):
+        return "has a request whose body is not a string"
     status = response.get("status")
     if not isinstance(status, dict) or type(status.get("code")) is not int:
         return "has a response without a status code"
-    if not isinstance(response.get("headers"), dict):
+    headers = response.get("headers")
+    if not isinstance(headers, dict):
         return "has a response without headers"
+    values = headers.values()
+    if not all(isinstance(v, list) and all(isinstance(i, str) for i in v) for v in values):
+        return "has a response whose header values are not lists of strings"
     body = response.get("body")
     if not isinstance(body, dict) or "string" not in body:
         return "has a response without a body"
+    if not isinstance(body["string"], (str, type(None))):
+        return "has a response whose body is not a string"
     return None
 
 

@@ -19,8 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from pytest_ftclass.recording import cassette_path, legacy_cassette_path
+from pytest_ftclass.recording import (
+    BrokenCassette,
+    cassette_path,
+    legacy_cassette_path,
+    read_cassette,
+)
 
 from .conftest import validation_lines, write_jsonl
 
@@ -201,3 +208,34 @@ def test_a_cassette_under_its_older_name_replays_and_recording_writes_the_new_na
     assert len(json.loads(path.read_text(encoding="utf-8"))["interactions"]) == 4
     legacy.unlink()
     suite.runpytest(*ARGS).assert_outcomes(passed=15)
+
+
+# -- any file --------------------------------------------------------------------------
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=12,
+)
+INTERACTION_KEYS = st.sampled_from(["request", "response", "status", "code", "body", "string"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    raw=st.binary(max_size=60)
+    | JSON.map(lambda value: json.dumps(value).encode())
+    | st.dictionaries(INTERACTION_KEYS, JSON, max_size=3).map(
+        lambda interaction: json.dumps({"interactions": [interaction]}).encode()
+    )
+)
+def test_any_file_is_read_or_refused_with_a_reason(raw: bytes) -> None:
+    import tempfile
+
+    path = Path(tempfile.mkdtemp()) / "cassette.json"
+    path.write_bytes(raw)
+    try:
+        data = read_cassette(path)
+    except BrokenCassette as broken:
+        assert broken.path == path and broken.problem
+    else:
+        assert isinstance(data["interactions"], list)

@@ -133,3 +133,16 @@ def test_a_failing_test_shows_the_case_but_not_its_text(
     assert "input_digest=" in output
     assert ("PRIVATE-PROMPT-TEXT" in output) is report_text
     assert ("PRIVATE-PROMPT-TEXT" in junit) is report_text
+
+
+def test_the_token_memo_never_writes_a_label_that_holds_a_secret(tmp_path: Any) -> None:
+    from pytest_ftclass.tokens import TokenMemo
+
+    memo = TokenMemo(tmp_path / ".ftclass-tokens", redactor=REDACTOR)
+    encoding = memo.encoding("cl100k_base")
+    for label in (" sport", f" {KEY}"):
+        encoding.known[label] = [1, 2]
+    encoding.learnt = True
+    memo.save()
+    written = (tmp_path / ".ftclass-tokens").read_text(encoding="utf-8")
+    assert '" sport"' in written and KEY not in written
