@@ -115,6 +115,8 @@ def test_a_broken_cassette_is_neither_asked_for_nor_overwritten_when_recording(
     result.assert_outcomes(errors=12)
     assert reference_server.requests == []
     assert path.read_bytes() == before
+    report = json.loads((suite.path / "reports" / "ftclass.json").read_text(encoding="utf-8"))
+    assert all(f"cassette {path} cannot be used" in case["error"] for case in report["cases"])
 
 
 @pytest.mark.parametrize(
