@@ -432,8 +432,11 @@ def infer_separator(prompts: Sequence[str]) -> str:
     ''
     >>> infer_separator(['"Great drug"', '"Awful taste"', '"It works"'])  # '"' is text
     ''
+    >>> infer_separator(["cup", '"cup', "chip"])  # a letter is the text's, never a separator
+    ''
     """
-    return _dominant_suffix(prompts, alnum_start=False, unique=True)
+    found = _dominant_suffix(prompts, alnum_start=False, unique=True)
+    return "" if any(char.isalnum() for char in found) else found
 
 
 class SeparatorChoice(NamedTuple):

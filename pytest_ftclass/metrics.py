@@ -74,17 +74,16 @@ Definitions (written down because every report and gate relies on them):
   model; ``n_replayed`` counts the answers read from cassettes.
 
 All numbers are plain ``int``/``float``, so the result is ready for ``json.dumps``.
-scikit-learn and numpy are imported only when there is something to compute.
+numpy is imported only when there is something to compute; scikit-learn never (the tests
+use it as the oracle these numbers are checked against).
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from pytest_ftclass.collector import collector_paused
 from pytest_ftclass.results import CaseResult
 
 __all__ = [
@@ -251,38 +250,17 @@ def classification_metrics(
     if not scored:
         return metrics
 
-    with collector_paused():
-        from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-
     from pytest_ftclass.intervals import bootstrap_macro_f1_interval, wilson_interval
 
-    y_true = [r.expected for r in scored]
     y_pred = [str(r.predicted) for r in scored]
     out_of_set = sorted({p for p in y_pred if p not in known})
     matrix_labels = labels + out_of_set
-    # scikit-learn gets each label's position in the matrix: integer arrays are checked
-    # and counted much faster than arrays of strings, and the numbers are the same.
     index = {label: i for i, label in enumerate(matrix_labels)}
-    true_codes = [index[t] for t in y_true]
+    true_codes = [index[r.expected] for r in scored]
     predicted_codes = [index[p] for p in y_pred]
-    label_codes = list(range(len(labels)))
-
-    precision, recall, f1, support = precision_recall_fscore_support(
-        true_codes, predicted_codes, labels=label_codes, average=None, zero_division=0
-    )
-    _, _, macro_f1, _ = precision_recall_fscore_support(
-        true_codes, predicted_codes, labels=label_codes, average="macro", zero_division=0
-    )
-    _, _, weighted_f1, _ = precision_recall_fscore_support(
-        true_codes, predicted_codes, labels=label_codes, average="weighted", zero_division=0
-    )
-    with warnings.catch_warnings():
-        # sklearn warns about a 1x1 matrix even when the labels were passed explicitly
-        warnings.filterwarnings("ignore", message="A single label was found", category=UserWarning)
-        matrix = confusion_matrix(
-            true_codes, predicted_codes, labels=list(range(len(matrix_labels)))
-        )
-    counts = [[int(count) for count in row] for row in matrix]
+    matrix = confusion_counts(true_codes, predicted_codes, len(matrix_labels))
+    precision, recall, f1, support = per_class_scores(matrix, len(labels))
+    counts = matrix.tolist()
 
     metrics.update(
         accuracy=n_correct / len(scored),
@@ -295,8 +273,8 @@ def classification_metrics(
             }
             for i, label in enumerate(labels)
         },
-        macro_f1=float(macro_f1),
-        weighted_f1=float(weighted_f1),
+        macro_f1=float(f1.mean()),
+        weighted_f1=float((f1 * support).sum() / support.sum()) if support.sum() else 0.0,
         confusion_matrix={"labels": matrix_labels, "matrix": counts},
         accuracy_ci=_pair(wilson_interval(n_correct, len(scored))),
         macro_f1_ci=_pair(bootstrap_macro_f1_interval(true_codes, predicted_codes, len(labels))),
@@ -326,6 +304,43 @@ def classification_metrics(
             "classification/weighted_f1_score": metrics["weighted_f1"],
         }
     return metrics
+
+
+def confusion_counts(true_codes: Sequence[int], predicted_codes: Sequence[int], n: int) -> Any:
+    """The ``n × n`` confusion matrix of label positions: rows expected, columns predicted.
+
+    >>> confusion_counts([0, 0, 1], [0, 1, 1], 2).tolist()
+    [[1, 1], [0, 1]]
+    """
+    import numpy as np
+
+    cells = np.asarray(true_codes, dtype=np.int64) * n + np.asarray(predicted_codes, dtype=np.int64)
+    return np.bincount(cells, minlength=n * n).reshape(n, n)
+
+
+def per_class_scores(matrix: Any, k: int) -> tuple[Any, Any, Any, Any]:
+    """Precision, recall, F1 and support of the first ``k`` labels of a confusion matrix.
+
+    Columns past ``k`` are predictions outside the label set: wrong for every
+    class.  A score whose denominator is 0 is 0, as scikit-learn's
+    ``zero_division=0``; F1 is ``2·tp / (predicted + support)``.
+
+    >>> import numpy as np
+    >>> p, r, f, s = per_class_scores(np.array([[1, 1, 0], [0, 1, 0], [0, 0, 0]]), 2)
+    >>> p.tolist(), r.tolist(), s.tolist()
+    ([1.0, 0.5], [0.5, 1.0], [2, 1])
+    """
+    import numpy as np
+
+    tp = np.diag(matrix)[:k].astype(float)
+    support = matrix[:k].sum(axis=1)
+    predicted = matrix[:, :k].sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, tp / predicted, 0.0)
+        recall = np.where(support > 0, tp / support, 0.0)
+        both = predicted + support
+        f1 = np.where(both > 0, 2 * tp / both, 0.0)
+    return precision, recall, f1, support
 
 
 def _pair(interval: tuple[float, float] | None) -> list[float] | None:

@@ -4,16 +4,18 @@ Precedence: command line > ini file (``[tool.pytest.ini_options]`` or
 ``pytest.ini``) > default.  Paths given on the command line are relative to the
 directory pytest was started in; paths in an ini file are relative to that file.
 
->>> SETTINGS["ft_record_mode"].default
-'none'
+>>> SETTINGS["ft_record_mode"].default, SETTINGS["ft_record_mode"].flag
+('none', '--ft-record-mode')
+>>> Settings().batch_size == SETTINGS["ft_batch_size"].default
+True
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from .gate import Bound
 from .predict import DEFAULT_AZURE_API_VERSION
@@ -21,193 +23,193 @@ from .predict import DEFAULT_AZURE_API_VERSION
 if TYPE_CHECKING:
     import pytest
 
-RECORD_MODES = ("none", "once", "new_episodes", "all")
-ENDPOINTS = ("auto", "completions", "chat")
+RecordMode = Literal["none", "once", "new_episodes", "all"]
+RECORD_MODES: tuple[str, ...] = get_args(RecordMode)
+EndpointChoice = Literal["auto", "completions", "chat"]
+ENDPOINTS: tuple[str, ...] = get_args(EndpointChoice)
 DEFAULT_SEPARATOR = "\n\n###\n\n"
+Kind = Literal["string", "int", "float", "bool", "path", "linelist", "bounds"]
+
+
+def setting(
+    default: Any,
+    help: str,
+    kind: Kind = "string",
+    *,
+    choices: tuple[str, ...] | None = None,
+) -> Any:
+    """A field of :class:`Settings` that is also an option: its default, help and kind."""
+    return field(default=default, metadata={"help": help, "kind": kind, "choices": choices})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved settings of one pytest run, and the one source of every option.
+
+    Each field made with :func:`setting` is the option ``--ft-<name>`` (dashes)
+    and the ini key ``ft_<name>``, with that default and help: the option
+    table (:data:`SETTINGS`), ``add_options`` and the README's table come from
+    here.
+    """
+
+    model: str = setting("local", "model id to evaluate (default: the local reference model)")
+    base_url: str | None = setting(
+        None, "base URL of an OpenAI-compatible API (default: the SDK's)"
+    )
+    endpoint: EndpointChoice = setting(
+        "auto", "API endpoint: auto (from the model id), completions or chat", choices=ENDPOINTS
+    )
+    record_mode: RecordMode = setting(
+        "none",
+        "cassette record mode: none (replay only), once, new_episodes, all",
+        choices=RECORD_MODES,
+    )
+    cassette_dir: Path = setting(
+        Path("cassettes"), "directory of the cassettes (default: cassettes/ in the rootdir)", "path"
+    )
+    report_dir: Path = setting(
+        Path("reports"), "directory of the reports (default: reports/ in the rootdir)", "path"
+    )
+    case_files: tuple[str, ...] = setting(
+        ("*.cases.jsonl",),
+        "glob patterns of case files collected as tests, e.g. *.cases.jsonl",
+        "linelist",
+    )
+    separator: str = setting(
+        DEFAULT_SEPARATOR, "prompt separator appended to prompts (\\n escapes allowed)"
+    )
+    stop: str = setting("", "completion stop sequence removed from labels (\\n escapes allowed)")
+    max_tokens: int | None = setting(
+        None,
+        "max tokens generated per case, or auto (the default): the longest label's tokens, "
+        "+1 with a stop sequence",
+        "int",
+    )
+    constrain: bool = setting(
+        False,
+        "constrained decoding: a logit_bias of +100 on the labels' tokens, so the model can "
+        "only write a class",
+        "bool",
+    )
+    azure_deployment: str | None = setting(
+        None,
+        "Azure OpenAI deployment to ask (ft_base_url is then the resource endpoint, "
+        "the key AZURE_OPENAI_API_KEY or OPENAI_API_KEY)",
+    )
+    azure_api_version: str = setting(DEFAULT_AZURE_API_VERSION, "api-version sent to Azure OpenAI")
+    top_logprobs: int = setting(5, "number of top log-probabilities asked for", "int")
+    batch_size: int = setting(20, "prompts per Completions request", "int")
+    concurrency: int = setting(4, "requests in flight at once", "int")
+    batch_api: bool = setting(
+        False,
+        "ask through the Batch API: one batch per case source and model "
+        "(for very large suites; cheaper, slower)",
+        "bool",
+    )
+    max_retries: int = setting(2, "retries of a failed request (429, 5xx, connection)", "int")
+    timeout: float = setting(60.0, "seconds before a request times out", "float")
+    rate_limit_wait: float = setting(
+        120.0,
+        "seconds a live run may spend waiting out rate limits (429) once the SDK's "
+        "retries gave up, before those cases fail",
+        "float",
+    )
+    strict: bool = setting(False, "fail every mispredicted case, not only critical ones", "bool")
+    reference_train: Path | None = setting(
+        None, "training file of the local reference model (model id 'local')", "path"
+    )
+    cassette_prompts: bool = setting(
+        False, "store prompt text in cassettes (default: only a digest of it)", "bool"
+    )
+    text_column: str = setting("text", "CSV/DataFrame column holding the input text")
+    label_column: str = setting("label", "CSV/DataFrame column holding the label")
+    report: bool = setting(True, "write the JSON and HTML reports", "bool")
+    report_text: bool = setting(
+        False,
+        "show each case's input text in the reports (off: reports hold digests only)",
+        "bool",
+    )
+    positive_class: str | None = setting(
+        None, "positive class of binary tasks (AUROC, AUPRC, precision/recall/F1)"
+    )
+    lint: bool = setting(
+        False, "lint the case files (ftclass lint) before any request; errors stop the run", "bool"
+    )
+    min: tuple[Bound, ...] = setting(
+        (),
+        "gate: METRIC=BOUND the metric must reach, e.g. accuracy=0.95 or recall[spam]=0.98 "
+        "(repeatable)",
+        "bounds",
+    )
+    max: tuple[Bound, ...] = setting(
+        (),
+        "gate: METRIC=BOUND the metric must not exceed, e.g. log_loss=0.3 (repeatable)",
+        "bounds",
+    )
+    max_errors: int | None = setting(
+        None, "gate: API or parse errors allowed (0 when a gate is set)", "int"
+    )
+    baseline: Path | None = setting(
+        None, "gate: JSON report of an earlier run to compare against", "path"
+    )
+    max_drop: tuple[Bound, ...] = setting(
+        (),
+        "gate: METRIC=DROP allowed below the baseline, e.g. accuracy=0.01 (repeatable)",
+        "bounds",
+    )
+    save_baseline: Path | None = setting(
+        None, "write this run's JSON report to PATH as a baseline", "path"
+    )
+    significance: float | None = setting(
+        None,
+        "gate: a drop or a worse comparison fails only when significant at this level",
+        "float",
+    )
+    allow_subset: bool = setting(
+        False,
+        "gate: judge a run that asked only part of the suite (-k, --lf, node ids, -x)",
+        "bool",
+    )
+    compare: str | None = setting(None, "also ask every case of --ft-model of this second model")
+    gate_compare: bool = setting(
+        False, "gate: fail when the --ft-compare model is significantly worse", "bool"
+    )
+    rootdir: Path = field(default_factory=Path.cwd)
+
+    @property
+    def live(self) -> bool:
+        """Whether this run may send requests (any record mode but ``none``)."""
+        return self.record_mode != "none"
 
 
 @dataclass(frozen=True)
 class Setting:
+    """One option: ``--ft-<name>`` on the command line and ``ft_<name>`` in the ini file."""
+
     name: str
     help: str
     default: Any = None
-    kind: Literal["string", "int", "float", "bool", "path", "linelist"] = "string"
+    kind: Kind = "string"
     choices: tuple[str, ...] | None = None
 
     @property
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
 
+    @property
+    def attribute(self) -> str:
+        """The :class:`Settings` field it fills."""
+        return self.name.removeprefix("ft_")
+
 
 SETTINGS: dict[str, Setting] = {
-    s.name: s
-    for s in (
-        Setting(
-            "ft_model", "model id to evaluate (default: the local reference model 'local')", "local"
-        ),
-        Setting("ft_base_url", "base URL of an OpenAI-compatible API (default: the SDK's)"),
-        Setting(
-            "ft_endpoint",
-            "API endpoint: auto (from the model id), completions or chat",
-            "auto",
-            choices=ENDPOINTS,
-        ),
-        Setting(
-            "ft_record_mode",
-            "cassette record mode: none (replay only), once, new_episodes, all",
-            "none",
-            choices=RECORD_MODES,
-        ),
-        Setting(
-            "ft_cassette_dir",
-            "directory of the cassettes (default: cassettes/ in the rootdir)",
-            kind="path",
-        ),
-        Setting(
-            "ft_report_dir",
-            "directory the JSON and HTML reports are written to",
-            "reports",
-            kind="path",
-        ),
-        Setting(
-            "ft_case_files",
-            "glob patterns of case files collected as tests, e.g. *.cases.jsonl",
-            ("*.cases.jsonl",),
-            kind="linelist",
-        ),
-        Setting(
-            "ft_separator",
-            "prompt separator appended to prompts (\\n escapes allowed)",
-            DEFAULT_SEPARATOR,
-        ),
-        Setting(
-            "ft_stop", "completion stop sequence removed from labels (\\n escapes allowed)", ""
-        ),
-        Setting(
-            "ft_max_tokens",
-            "max tokens generated per case, or auto (the default): the longest label's tokens, "
-            "+1 with a stop sequence",
-            kind="int",
-        ),
-        Setting(
-            "ft_constrain",
-            "constrained decoding: a logit_bias of +100 on the labels' tokens, so the model can "
-            "only write a class",
-            False,
-            kind="bool",
-        ),
-        Setting(
-            "ft_azure_deployment",
-            "Azure OpenAI deployment to ask (ft_base_url is then the resource endpoint, "
-            "the key AZURE_OPENAI_API_KEY or OPENAI_API_KEY)",
-        ),
-        Setting(
-            "ft_azure_api_version",
-            "api-version sent to Azure OpenAI",
-            DEFAULT_AZURE_API_VERSION,
-        ),
-        Setting("ft_top_logprobs", "number of top log-probabilities asked for", 5, kind="int"),
-        Setting("ft_batch_size", "prompts per Completions request", 20, kind="int"),
-        Setting("ft_concurrency", "requests in flight at once", 4, kind="int"),
-        Setting(
-            "ft_batch_api",
-            "ask through the Batch API: one batch per case source and model "
-            "(for very large suites; cheaper, slower)",
-            False,
-            kind="bool",
-        ),
-        Setting(
-            "ft_max_retries", "retries of a failed request (429, 5xx, connection)", 2, kind="int"
-        ),
-        Setting("ft_timeout", "seconds before a request times out", 60.0, kind="float"),
-        Setting(
-            "ft_rate_limit_wait",
-            "seconds a live run may spend waiting out rate limits (429) once the SDK's "
-            "retries gave up, before those cases fail",
-            120.0,
-            kind="float",
-        ),
-        Setting(
-            "ft_strict", "fail every mispredicted case, not only critical ones", False, kind="bool"
-        ),
-        Setting(
-            "ft_reference_train",
-            "training file of the local reference model (model id 'local')",
-            kind="path",
-        ),
-        Setting(
-            "ft_cassette_prompts",
-            "store prompt text in cassettes (default: only a digest of it)",
-            False,
-            kind="bool",
-        ),
-        Setting("ft_text_column", "CSV/DataFrame column holding the input text", "text"),
-        Setting("ft_label_column", "CSV/DataFrame column holding the label", "label"),
-        Setting("ft_report", "write the JSON and HTML reports", True, kind="bool"),
-        Setting(
-            "ft_report_text",
-            "show each case's input text in the reports (off: reports hold digests only)",
-            False,
-            kind="bool",
-        ),
-        Setting(
-            "ft_positive_class",
-            "positive class of binary tasks (AUROC, AUPRC, precision/recall/F1)",
-        ),
-        Setting(
-            "ft_lint",
-            "lint the case files (ftclass lint) before any request; errors stop the run",
-            False,
-            kind="bool",
-        ),
-        Setting(
-            "ft_min",
-            "gate: METRIC=BOUND the metric must reach, e.g. accuracy=0.95 or recall[spam]=0.98 "
-            "(repeatable)",
-            (),
-            kind="linelist",
-        ),
-        Setting(
-            "ft_max",
-            "gate: METRIC=BOUND the metric must not exceed, e.g. log_loss=0.3 (repeatable)",
-            (),
-            kind="linelist",
-        ),
-        Setting(
-            "ft_max_errors", "gate: API or parse errors allowed (0 when a gate is set)", kind="int"
-        ),
-        Setting(
-            "ft_baseline", "gate: JSON report of an earlier run to compare against", kind="path"
-        ),
-        Setting(
-            "ft_max_drop",
-            "gate: METRIC=DROP allowed below the baseline, e.g. accuracy=0.01 (repeatable)",
-            (),
-            kind="linelist",
-        ),
-        Setting(
-            "ft_save_baseline", "write this run's JSON report to PATH as a baseline", kind="path"
-        ),
-        Setting(
-            "ft_significance",
-            "gate: a drop or a worse comparison fails only when significant at this level",
-            kind="float",
-        ),
-        Setting(
-            "ft_allow_subset",
-            "gate: judge a run that asked only part of the suite (-k, --lf, node ids, -x)",
-            False,
-            kind="bool",
-        ),
-        Setting("ft_compare", "also ask every case of --ft-model of this second model"),
-        Setting(
-            "ft_gate_compare",
-            "gate: fail when the --ft-compare model is significantly worse",
-            False,
-            kind="bool",
-        ),
+    f"ft_{f.name}": Setting(
+        f"ft_{f.name}", f.metadata["help"], f.default, f.metadata["kind"], f.metadata["choices"]
     )
+    for f in fields(Settings)
+    if "help" in f.metadata
 }
+"""Every option by ini key, in the order of :class:`Settings`."""
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -227,61 +229,21 @@ def add_options(parser: pytest.Parser) -> None:
         kwargs: dict[str, Any] = {"dest": setting.name, "default": None, "help": setting.help}
         if setting.choices:
             kwargs["choices"] = setting.choices
-        if setting.kind == "linelist":
+        if setting.kind in ("linelist", "bounds"):
             kwargs["action"] = "append"
         group.addoption(setting.flag, **kwargs)
-        ini_type = "linelist" if setting.kind == "linelist" else "string"
-        parser.addini(setting.name, setting.help, type=ini_type, default=setting.default)
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The resolved settings of one pytest run."""
-
-    model: str = "local"
-    base_url: str | None = None
-    endpoint: str = "auto"
-    record_mode: str = "none"
-    cassette_dir: Path = Path("cassettes")
-    report_dir: Path = Path("reports")
-    case_files: tuple[str, ...] = ("*.cases.jsonl",)
-    separator: str = DEFAULT_SEPARATOR
-    stop: str = ""
-    max_tokens: int | None = None  # None: auto, sized from the longest label
-    top_logprobs: int = 5
-    batch_size: int = 20
-    concurrency: int = 4
-    batch_api: bool = False
-    constrain: bool = False
-    azure_deployment: str | None = None
-    azure_api_version: str = DEFAULT_AZURE_API_VERSION
-    max_retries: int = 2
-    timeout: float = 60.0
-    rate_limit_wait: float = 120.0
-    strict: bool = False
-    reference_train: Path | None = None
-    cassette_prompts: bool = False
-    text_column: str = "text"
-    label_column: str = "label"
-    report: bool = True
-    report_text: bool = False
-    positive_class: str | None = None
-    lint: bool = False
-    min: tuple[Bound, ...] = ()
-    max: tuple[Bound, ...] = ()
-    max_errors: int | None = None
-    baseline: Path | None = None
-    max_drop: tuple[Bound, ...] = ()
-    save_baseline: Path | None = None
-    significance: float | None = None
-    allow_subset: bool = False
-    compare: str | None = None
-    gate_compare: bool = False
-    rootdir: Path = field(default_factory=Path.cwd)
+        listed = setting.kind in ("linelist", "bounds")
+        default = None if setting.kind == "path" else setting.default  # unset: under the rootdir
+        parser.addini(
+            setting.name, setting.help, type="linelist" if listed else "string", default=default
+        )
 
 
 def resolve_settings(config: pytest.Config) -> Settings:
-    """Read every setting from ``config`` (command line > ini > default), checked."""
+    """Read every setting from ``config`` (command line > ini > default), checked.
+
+    A path left unset is its default under the rootdir (``cassettes/``, ``reports/``).
+    """
     import pytest
 
     values: dict[str, Any] = {}
@@ -291,48 +253,44 @@ def resolve_settings(config: pytest.Config) -> Settings:
         cli_value = config.getoption(setting.name)
         from_cli = cli_value is not None
         value = cli_value if from_cli else config.getini(setting.name)
-        key = setting.name.removeprefix("ft_")
         try:
-            values[key] = _convert(setting, value, base=invocation_dir if from_cli else ini_dir)
+            converted = _convert(setting, value, base=invocation_dir if from_cli else ini_dir)
         except ValueError as err:
             where = setting.flag if from_cli else f"ini key {setting.name}"
             raise pytest.UsageError(f"pytest-ftclass: {where}: {err}") from None
-    if values["cassette_dir"] is None:
-        values["cassette_dir"] = config.rootpath / "cassettes"
+        if converted is None and setting.kind == "path" and setting.default is not None:
+            converted = config.rootpath / setting.default
+        values[setting.attribute] = converted
+    problem = settings_problem(values)
+    if problem:
+        raise pytest.UsageError(f"pytest-ftclass: {problem}")
+    return Settings(rootdir=config.rootpath, **values)
+
+
+def settings_problem(values: dict[str, Any]) -> str | None:
+    """What makes these settings unusable together, or ``None``."""
     for key in ("max_tokens", "top_logprobs", "batch_size", "concurrency"):
         if values[key] is not None and values[key] < 1:
-            raise pytest.UsageError(
-                f"pytest-ftclass: ft_{key} must be at least 1, got {values[key]}"
-            )
-    if values["max_retries"] < 0:
-        raise pytest.UsageError("pytest-ftclass: ft_max_retries must not be negative")
-    for key in ("min", "max", "max_drop"):
-        try:
-            values[key] = tuple(Bound.parse(text) for text in values[key])
-        except ValueError as err:
-            raise pytest.UsageError(
-                f"pytest-ftclass: --ft-{key.replace('_', '-')}: {err}"
-            ) from None
-    if values["max_errors"] is not None and values["max_errors"] < 0:
-        raise pytest.UsageError("pytest-ftclass: ft_max_errors must not be negative")
+            return f"ft_{key} must be at least 1, got {values[key]}"
+    for key in ("max_retries", "max_errors"):
+        if values[key] is not None and values[key] < 0:
+            return f"ft_{key} must not be negative"
     significance = values["significance"]
     if significance is not None and not 0 < significance < 1:
-        raise pytest.UsageError(
-            f"pytest-ftclass: ft_significance must be between 0 and 1, got {significance}"
-        )
+        return f"ft_significance must be between 0 and 1, got {significance}"
     if values["baseline"] is not None:
         problem = baseline_problem(values["baseline"])
         if problem:
-            raise pytest.UsageError(f"pytest-ftclass: --ft-baseline {problem}")
+            return f"--ft-baseline {problem}"
     for key in ("min", "max", "max_drop"):
         problem = unknown_metrics(values[key])
         if problem:
-            raise pytest.UsageError(f"pytest-ftclass: --ft-{key.replace('_', '-')}: {problem}")
+            return f"--ft-{key.replace('_', '-')}: {problem}"
     if values["max_drop"] and values["baseline"] is None:
-        raise pytest.UsageError("pytest-ftclass: --ft-max-drop needs --ft-baseline")
+        return "--ft-max-drop needs --ft-baseline"
     if values["gate_compare"] and not values["compare"]:
-        raise pytest.UsageError("pytest-ftclass: --ft-gate-compare needs --ft-compare=MODEL")
-    return Settings(rootdir=config.rootpath, **values)
+        return "--ft-gate-compare needs --ft-compare=MODEL"
+    return None
 
 
 def baseline_problem(path: Path) -> str | None:
@@ -385,14 +343,16 @@ def unknown_metrics(bounds: tuple[Bound, ...]) -> str | None:
 
 
 def _convert(setting: Setting, value: Any, base: Path) -> Any:
+    """An option's text as its :class:`Settings` value; ``ValueError`` says what is wrong."""
     if setting.kind == "bool":
         return bool(value)
-    if setting.kind == "linelist":
+    if setting.kind in ("linelist", "bounds"):
         if isinstance(value, str):
             value = [value]
-        return tuple(p for v in value or () for p in str(v).split() if p)
+        items = tuple(p for v in value or () for p in str(v).split() if p)
+        return tuple(Bound.parse(item) for item in items) if setting.kind == "bounds" else items
     if value is None or value == "":
-        return setting.default if setting.kind != "path" else None
+        return None if setting.kind == "path" else setting.default
     if setting.name == "ft_max_tokens" and str(value).strip().lower() == "auto":
         return None
     if setting.kind == "int":

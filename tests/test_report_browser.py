@@ -2,16 +2,15 @@
 
 Needs the ``playwright`` Python package and a Chromium binary (Debian's
 ``chromium`` at /usr/bin/chromium, or ``$FTCLASS_CHROMIUM``); Playwright's own
-browser download is never used.  Without them the tests are skipped.
+browser download is never used.  Without them the tests are skipped, except
+under ``CI=true``, where a missing browser fails the run.
 Screenshots are written to the test's temporary directory and their paths printed.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import random
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,18 +21,7 @@ import pytest
 from pytest_ftclass.report import build_report, write_html_report
 from pytest_ftclass.results import CaseResult
 
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright is not installed (pip install playwright)"
-)
-
-CHROMIUM = os.environ.get("FTCLASS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
-if not Path(CHROMIUM).exists():
-    pytest.skip(
-        "no Chromium binary (apt-get install chromium, or set FTCLASS_CHROMIUM)",
-        allow_module_level=True,
-    )
+from .browser import ARGS, CHROMIUM, sync_api, unavailable
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +30,7 @@ def browser() -> Iterator[Any]:
         try:
             launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         except Exception as error:  # pragma: no cover - depends on the machine
-            pytest.skip(f"Chromium does not start: {error}")
+            unavailable(f"Chromium does not start: {error}")
         yield launched
         launched.close()
 
