@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .metrics import MetricsOf, metrics_of_groups
+from .metrics import classification_metrics
 from .results import CaseResult
 from .significance import paired
 
@@ -37,13 +37,8 @@ def compare_results(
     *,
     name_a: str | None = None,
     name_b: str | None = None,
-    metrics_of: MetricsOf = metrics_of_groups,
 ) -> dict[str, Any]:
-    """The comparison of two runs' per-case results (see the module docstring).
-
-    ``metrics_of`` computes the metrics of both sides of each source in one call,
-    as for :func:`~pytest_ftclass.report.json_report.build_report`.
-    """
+    """The comparison of two runs' per-case results (see the module docstring)."""
     name_a = name_a or _model_name(results_a, "A")
     name_b = name_b or _model_name(results_b, "B")
     by_a = {(r.source, r.case_id): r for r in results_a}
@@ -56,7 +51,7 @@ def compare_results(
             continue
         a = [by_a[k] for k in keys]
         b = [by_b[k] for k in keys]
-        metrics_a, metrics_b = metrics_of([a, b])
+        metrics_a, metrics_b = classification_metrics(a), classification_metrics(b)
         comparison = paired((x.correct, y.correct) for x, y in zip(a, b, strict=True))
         compared.append(
             {

@@ -82,7 +82,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from pytest_ftclass.results import CaseResult
 
@@ -160,25 +160,6 @@ def choose_positive_class(labels: Sequence[str], positive_class: str | None = No
         return positive_class
     named = [label for label in ordered if label.strip().lower() in POSITIVE_NAMES]
     return named[0] if len(named) == 1 else ordered[-1]
-
-
-class MetricsOf(Protocol):
-    """What computes the metrics of several groups of results at once.
-
-    :func:`metrics_of_groups`, or a helper process's
-    (:meth:`pytest_ftclass.metrics_process.MetricsProcess.metrics_of`).
-    """
-
-    def __call__(
-        self, groups: Sequence[Sequence[CaseResult]], *, positive_class: str | None = None
-    ) -> list[dict[str, Any]]: ...
-
-
-def metrics_of_groups(
-    groups: Sequence[Sequence[CaseResult]], *, positive_class: str | None = None
-) -> list[dict[str, Any]]:
-    """:func:`classification_metrics` of each group of results, in order."""
-    return [classification_metrics(group, positive_class=positive_class) for group in groups]
 
 
 def classification_metrics(

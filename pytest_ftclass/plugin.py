@@ -351,9 +351,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if state is not None:
         state.evaluation.close()
-    collector = config.stash.get(COLLECTOR, None)
-    if collector is not None and collector.metrics_helper is not None:
-        collector.metrics_helper.close()
 
 
 @pytest.hookimpl(tryfirst=True)  # a worker that must not run anything says so before xdist
@@ -372,7 +369,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     collector = config.stash.get(COLLECTOR, None)
     if collector is not None:
         collector.selection = selection
-        collector.prepare_metrics(sum(item_case(item) is not None for item in session.items))
     else:
         config.workeroutput[SELECTION] = selection  # type: ignore[attr-defined]
     if not state.settings.lint or not state.source_paths:

@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .cases import Case
-from .collector import collector_paused
 from .endpoints import (
     auto_max_tokens,
     chat_request,
@@ -121,8 +120,7 @@ class ClientOptions:
 
 def make_async_client(options: ClientOptions) -> Any:
     """The ``openai`` async client ``options`` describe (OpenAI, or Azure OpenAI)."""
-    with collector_paused():
-        import openai
+    import openai
 
     # The SDK's own HTTP client, but sharing one TLS context: loading the CA bundle
     # for every client (one per window of cases) costs ~50 ms each time.

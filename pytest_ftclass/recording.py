@@ -57,7 +57,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .atomic import atomic_write_text
-from .collector import collector_paused
 
 if TYPE_CHECKING:
     from .redaction import Redactor
@@ -483,8 +482,7 @@ class Recorder:
 
         Raises :class:`BrokenCassette` when the file cannot be used.
         """
-        with collector_paused():
-            from .cassette_index import use_indexed_cassette
+        from .cassette_index import use_indexed_cassette
 
         if self._vcr is None:
             self._vcr = self._build_vcr()

@@ -39,20 +39,12 @@ class ReportCollector:
         self.gate: Any = None
         self.comparison: dict[str, Any] | None = None
         self.case_results: list[Any] | None = None  # the report's cases, as CaseResult
-        self.metrics_helper: Any = None  # a MetricsProcess loading scikit-learn meanwhile
         #: How much of the suite the items select (set after collection, see ``plugin``).
         self.selection: dict[str, Any] | None = None
         self.write_error: str | None = None
         #: A usage error a pytest-xdist worker found after collection (it ran nothing).
         self.usage_error: str | None = None
         self._gate: Any = None  # the GateConfig, built once
-
-    def prepare_metrics(self, n_cases: int) -> None:
-        """Have scikit-learn loaded in a helper process while the ``n_cases`` cases run."""
-        from .metrics_process import MetricsProcess
-
-        if self.metrics_helper is None:
-            self.metrics_helper = MetricsProcess.start(n_cases)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         result = getattr(report, REPORT_ATTRIBUTE, None)
@@ -75,13 +67,10 @@ class ReportCollector:
             return
         if not self.results and not self._gate_config().configured:
             return
-        from .metrics import metrics_of_groups
         from .report import build_report
         from .results import CaseResult
         from .selection import selection_summary
 
-        helper = self.metrics_helper  # scikit-learn loaded there while the cases ran
-        metrics_of = metrics_of_groups if helper is None else helper.metrics_of
         cases = self._cases()
         results = [CaseResult.from_dict(case) for case in cases]
         settings = self.settings
@@ -95,7 +84,6 @@ class ReportCollector:
             positive_class=settings.positive_class,
             texts=self.texts or None,
             cases=cases,  # already CaseResult.to_dict()'s shape: no second copy of each
-            metrics_of=metrics_of,
         )
         self.gate = self.judge(session, self.report)
         if settings.compare:
@@ -107,7 +95,6 @@ class ReportCollector:
                 results_b,
                 name_a=settings.model,
                 name_b=settings.compare,
-                metrics_of=metrics_of,
             )
         self.case_results = results
         try:

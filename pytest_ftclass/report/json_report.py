@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pytest_ftclass.atomic import atomic_writer
-from pytest_ftclass.metrics import MetricsOf, group_by_task, metrics_of_groups
+from pytest_ftclass.metrics import classification_metrics, group_by_task
 from pytest_ftclass.results import CaseResult
 
 __all__ = [
@@ -96,7 +96,6 @@ def build_report(
     positive_class: str | None = None,
     texts: Mapping[str, str] | None = None,
     cases: list[dict[str, Any]] | None = None,
-    metrics_of: MetricsOf = metrics_of_groups,
 ) -> dict[str, Any]:
     """The report dict for ``results``: metrics per model and per task, and every case.
 
@@ -112,7 +111,6 @@ def build_report(
     explorer, only when given: by default a report holds no prompt text.
     ``cases`` are ``[r.to_dict() for r in results]`` when the caller holds them
     already (a run of 100,000 cases then keeps one dict per case, not two).
-    ``metrics_of`` computes the metrics of every group in one call.
     """
     by_task = group_by_task(results)
     by_model: dict[str, list[str]] = {}
@@ -126,7 +124,10 @@ def build_report(
         names = by_model[model]
         if len(names) > 1 and len({_labels_of(by_task[t]) for t in names}) == 1:
             pooled[model] = [r for t in names for r in by_task[t]]
-    computed = metrics_of([*groups, *pooled.values()], positive_class=positive_class)
+    computed = [
+        classification_metrics(group, positive_class=positive_class)
+        for group in [*groups, *pooled.values()]
+    ]
     names = [t for m in order for t in by_model[m]]
     task_metrics = dict(zip(names, computed[: len(groups)], strict=True))
     pooled_metrics = dict(zip(pooled, computed[len(groups) :], strict=True))
