@@ -27,7 +27,7 @@ from _common import COMPLETIONS_MODEL, machine_note, print_table
 
 def write_cassette(path: Path, n: int) -> None:
     """A cassette of ``n`` distinct Completions interactions, as the Recorder writes them."""
-    from pytest_ftclass.recording import text_digest
+    from pytest_ftclass.recording.digests import text_digest
 
     interactions = []
     for i in range(n):
@@ -52,8 +52,8 @@ def write_cassette(path: Path, n: int) -> None:
 def time_decision(path: Path, cassette_class: Any) -> float:
     from vcr.request import Request
 
-    from pytest_ftclass.cassette_index import load_cassette
-    from pytest_ftclass.recording import Recorder
+    from pytest_ftclass.recording.cassette_index import load_cassette
+    from pytest_ftclass.recording.recorder import Recorder
 
     cassette = load_cassette(Recorder(path.parent, "all")._build_vcr(), path, cassette_class)
     stored = json.loads(path.read_text(encoding="utf-8"))["interactions"]
@@ -70,7 +70,7 @@ def time_decision(path: Path, cassette_class: Any) -> float:
 def main(argv: list[str] | None = None) -> int:
     from vcr.cassette import Cassette
 
-    from pytest_ftclass.cassette_index import IndexedCassette
+    from pytest_ftclass.recording.cassette_index import IndexedCassette
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[125, 250, 500, 10000])

@@ -8,7 +8,7 @@ Targets, for N = 1,000 cases and a model answering after L = 100 ms:
 
 The local reference model is started in this process with ``latency_s=L``.
 The loop is timed on a sample (``--loop-sample``) and extrapolated to N
-(labelled so).  The grid B × C is timed through ``pytest_ftclass.predict.predict``
+(labelled so).  The grid B × C is timed through ``pytest_ftclass.asking.predict.predict``
 directly and through the plugin: a pytest subprocess recording into a fresh
 cassette directory, whose wall time includes starting Python, imports and
 writing the reports, and whose *asking* time is read from the server's request
@@ -75,7 +75,7 @@ def cookbook_loop(cases: list[Any], base_url: str) -> float:
 def time_predict(
     cases: list[Any], endpoint: str, model: str, base_url: str, b: int, c: int
 ) -> float:
-    from pytest_ftclass.predict import ClientOptions, RequestOptions, predict
+    from pytest_ftclass.asking.predict import ClientOptions, RequestOptions, predict
 
     started = time.perf_counter()
     predictions = predict(
@@ -149,7 +149,7 @@ def run(
     repeat: int,
     plugin: bool,
 ) -> int:
-    from pytest_ftclass.cases import load_cases
+    from pytest_ftclass.cases.sources import load_cases
     from pytest_ftclass.reference import ReferenceServer
 
     print(machine_note())

@@ -2,7 +2,7 @@
 
 Loaded with ``-p plain_vcrpy`` (``benchmarks/`` on ``PYTHONPATH``), it makes
 ``Recorder.use`` open cassettes with ``vcr.VCR.use_cassette`` instead of
-:class:`~pytest_ftclass.cassette_index.IndexedCassette`, so a benchmark can
+:class:`~pytest_ftclass.recording.cassette_index.IndexedCassette`, so a benchmark can
 measure what vcrpy's scan of every interaction per lookup costs.
 """
 

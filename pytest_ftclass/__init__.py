@@ -7,9 +7,8 @@
 
 from __future__ import annotations
 
-from .cases import Case, CaseSourceError, load_cases
-from .results import CaseResult, Prediction
-
-__version__ = "0.1.0"
+from pytest_ftclass.cases.sources import Case, CaseSourceError, load_cases
+from pytest_ftclass.results import CaseResult, Prediction
+from pytest_ftclass.version import __version__
 
 __all__ = ["Case", "CaseResult", "CaseSourceError", "Prediction", "__version__", "load_cases"]

@@ -10,13 +10,13 @@ Subcommands:
     ``--model-id`` is served, any other model id gets a 404.
 
 ``ftclass lint TRAIN [--valid FILE] [--model ID] [--max-tokens N] [--json]``
-    Check fine-tuning data before training on it (:mod:`pytest_ftclass.lint`):
+    Check fine-tuning data before training on it (:mod:`pytest_ftclass.cases.lint`):
     a table of findings (severity, check, count, example lines), or JSON with
     ``--json``.  Exit status 1 when there is an error, else 0.
 
 ``ftclass prepare FILE [--valid-fraction F] [--seed N] [--separator S] [--max-tokens N]``
     Fix what can be fixed and split into ``FILE_prepared_train.jsonl`` and
-    ``FILE_prepared_valid.jsonl`` (:mod:`pytest_ftclass.prepare`); prints what it did.
+    ``FILE_prepared_valid.jsonl`` (:mod:`pytest_ftclass.cases.prepare`); prints what it did.
 
 >>> main(["serve", "--train", "does-not-exist.jsonl"])
 2
@@ -26,7 +26,7 @@ Subcommands:
 
 ``ftclass compare A.json B.json [--out DIR] [--gate] [--significance 0.05]``
     Two JSON reports side by side, cases paired by source and id
-    (:mod:`pytest_ftclass.compare`): writes ``ftclass-compare.json`` and
+    (:mod:`pytest_ftclass.judging.compare`): writes ``ftclass-compare.json`` and
     ``.html`` into ``--out`` (default: beside B) and prints the summary.  With
     ``--gate``, exit status 1 when B is significantly worse than A.
 
@@ -189,7 +189,7 @@ def _add_lint(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def _lint(args: argparse.Namespace) -> int:
     import json
 
-    from pytest_ftclass.lint import format_report, lint_files
+    from pytest_ftclass.cases.lint import format_report, lint_files
 
     report = lint_files(args.train, args.valid, args.model, max_tokens=args.max_tokens)
     if args.json:
@@ -234,8 +234,8 @@ def _add_prepare(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _prepare(args: argparse.Namespace) -> int:
+    from pytest_ftclass.cases.prepare import prepare_file
     from pytest_ftclass.options import unescape
-    from pytest_ftclass.prepare import prepare_file
 
     separator = unescape(args.separator) if args.separator is not None else None
     try:
@@ -276,8 +276,8 @@ def _add_compare(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 def _compare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .compare import compare_reports, summary_lines, write_comparison
-    from .report import load_report
+    from pytest_ftclass.report import load_report
+    from pytest_ftclass.report.comparison import compare_reports, summary_lines, write_comparison
 
     try:
         report_a, report_b = load_report(args.report_a), load_report(args.report_b)
@@ -291,7 +291,7 @@ def _compare(args: argparse.Namespace) -> int:
     for path in write_comparison(comparison, out):
         print(f"written: {path}")
     if args.gate:
-        from .significance import PairedComparison
+        from pytest_ftclass.judging.significance import PairedComparison
 
         worse = [
             s["source"]
@@ -319,7 +319,7 @@ def _add_report(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .report import render_from_json
+    from pytest_ftclass.report import render_from_json
 
     try:
         written = render_from_json(args.json_report, args.out)

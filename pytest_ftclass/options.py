@@ -17,8 +17,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from .gate import Bound
-from .predict import DEFAULT_AZURE_API_VERSION
+from pytest_ftclass.asking.predict import DEFAULT_AZURE_API_VERSION
+from pytest_ftclass.judging.gate import Bound
 
 if TYPE_CHECKING:
     import pytest
@@ -295,7 +295,7 @@ def settings_problem(values: dict[str, Any]) -> str | None:
 
 def baseline_problem(path: Path) -> str | None:
     """What is wrong with a baseline report file, or ``None`` when it can be used."""
-    from .report.json_report import load_report
+    from pytest_ftclass.report.json_report import load_report
 
     if not path.is_file():
         return f"{path}: no such file" if not path.exists() else f"{path}: not a file"
@@ -331,7 +331,7 @@ def writable_problem(directory: Path) -> str | None:
 
 def unknown_metrics(bounds: tuple[Bound, ...]) -> str | None:
     """A message naming the gate metrics no report can have, or ``None``."""
-    from .gate import is_known_metric, known_metric_names
+    from pytest_ftclass.judging.gate import is_known_metric, known_metric_names
 
     unknown = [bound.metric for bound in bounds if not is_known_metric(bound.metric)]
     if not unknown:

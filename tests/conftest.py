@@ -24,10 +24,10 @@ import sklearn.linear_model
 import sklearn.metrics  # noqa: F401
 import vcr  # noqa: F401
 
-import pytest_ftclass.evaluation
 import pytest_ftclass.reference
 import pytest_ftclass.report
-import pytest_ftclass.session_report  # noqa: F401
+import pytest_ftclass.running.evaluation
+import pytest_ftclass.running.session  # noqa: F401
 
 pytest_plugins = ["pytester"]
 
@@ -117,8 +117,8 @@ def warm_http_stack(classifier) -> None:
     with it and imported again later as new classes, and the SDK would no longer
     recognise the errors it retries on.
     """
-    from pytest_ftclass.cases import load_cases
-    from pytest_ftclass.predict import ClientOptions, predict
+    from pytest_ftclass.asking.predict import ClientOptions, predict
+    from pytest_ftclass.cases.sources import load_cases
     from pytest_ftclass.reference import ReferenceServer
 
     cases = load_cases([{"input": "goal match", "label": "sport"}])

@@ -33,7 +33,7 @@ def by_id(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def good_and_bad() -> dict[str, Any]:
     """Reference classifiers for ``GOOD`` and ``BAD`` (see the module docstring)."""
-    from pytest_ftclass.cases import load_cases
+    from pytest_ftclass.cases.sources import load_cases
     from pytest_ftclass.reference import ReferenceClassifier
 
     good = load_cases(training_lines(), name="train")

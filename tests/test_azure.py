@@ -11,10 +11,10 @@ from typing import Any
 import openai
 import pytest
 
-from pytest_ftclass.evaluation import Evaluation
+from pytest_ftclass.asking.predict import DEFAULT_AZURE_API_VERSION
 from pytest_ftclass.options import Settings
-from pytest_ftclass.predict import DEFAULT_AZURE_API_VERSION
-from pytest_ftclass.recording import cassette_path
+from pytest_ftclass.recording.names import cassette_path
+from pytest_ftclass.running.evaluation import Evaluation
 
 from .conftest import SEPARATOR, validation_lines, write_jsonl
 

@@ -18,20 +18,15 @@ from typing import Any
 import openai
 import pytest
 
-from pytest_ftclass.batch_api import (
-    batch_input,
-    batch_lines,
-    custom_id,
-    is_unfinished_poll,
-    predict_via_batch,
-)
-from pytest_ftclass.cases import Case, load_cases
-from pytest_ftclass.evaluation import UNUSED_BASE_URL
-from pytest_ftclass.predict import ClientOptions, RequestOptions, predict
-from pytest_ftclass.recording import Recorder
+from pytest_ftclass.asking.batch_api import batch_input, batch_lines, custom_id, predict_via_batch
+from pytest_ftclass.asking.predict import ClientOptions, RequestOptions, predict
+from pytest_ftclass.cases.sources import Case, load_cases
+from pytest_ftclass.recording.batch_traffic import is_unfinished_poll
+from pytest_ftclass.recording.recorder import Recorder
 from pytest_ftclass.reference import ReferenceServer
 from pytest_ftclass.reference.batches import BatchOptions
 from pytest_ftclass.results import Prediction
+from pytest_ftclass.running.evaluation import UNUSED_BASE_URL
 
 from .conftest import SEPARATOR, VOCABULARY, validation_lines, write_jsonl
 from .faults import FaultProxy

@@ -22,12 +22,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_ftclass.recording import (
-    BrokenCassette,
-    cassette_path,
-    legacy_cassette_path,
-    read_cassette,
-)
+from pytest_ftclass.recording.cassette_files import BrokenCassette, read_cassette
+from pytest_ftclass.recording.names import cassette_path, legacy_cassette_path
 
 from .conftest import validation_lines, write_jsonl
 

@@ -24,7 +24,7 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from pytest_ftclass.cases import Case, CaseSourceError, load_cases
+from pytest_ftclass.cases.sources import Case, CaseSourceError, load_cases
 
 SETTINGS = settings(
     max_examples=150,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_ftclass.cases import Case, CaseSourceError, completion_label, load_cases
+from pytest_ftclass.cases.sources import Case, CaseSourceError, completion_label, load_cases
 
 
 def write(path: Path, text: str) -> Path:

@@ -17,10 +17,14 @@ from vcr.cassette import Cassette
 from vcr.errors import UnhandledHTTPRequestError
 from vcr.request import Request
 
-from pytest_ftclass.cases import load_cases
-from pytest_ftclass.cassette_index import IndexedCassette, load_cassette, use_indexed_cassette
-from pytest_ftclass.predict import ClientOptions, RequestOptions, predict
-from pytest_ftclass.recording import Recorder
+from pytest_ftclass.asking.predict import ClientOptions, RequestOptions, predict
+from pytest_ftclass.cases.sources import load_cases
+from pytest_ftclass.recording.cassette_index import (
+    IndexedCassette,
+    load_cassette,
+    use_indexed_cassette,
+)
+from pytest_ftclass.recording.recorder import Recorder
 
 from .conftest import SEPARATOR, validation_lines
 

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_ftclass.compare import compare_results
+from pytest_ftclass.judging.compare import compare_results
+from pytest_ftclass.judging.significance import mcnemar_exact, paired
 from pytest_ftclass.results import CaseResult
-from pytest_ftclass.significance import mcnemar_exact, paired
 
 
 @given(st.integers(0, 300), st.integers(0, 300))
@@ -69,7 +69,7 @@ def test_paired_counts() -> None:
 
 
 def test_comparison_html_escapes_user_data() -> None:
-    from pytest_ftclass.compare import render_comparison_html
+    from pytest_ftclass.report.comparison import render_comparison_html
 
     run_a = [result("A", "<script>x</script>", "a", "a")]
     run_b = [result("B", "<script>x</script>", "a", "<img src=x onerror=alert(1)>")]

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
+from pytest_ftclass.cases.lint import Finding, LintReport, lint_case_files, lint_files
+from pytest_ftclass.cases.tokens import encoding_for
 from pytest_ftclass.cli import main
-from pytest_ftclass.lint import Finding, LintReport, lint_case_files, lint_files
-from pytest_ftclass.tokens import encoding_for
 
 SEP = "\n\n###\n\n"
 ROOT = Path(__file__).resolve().parents[1]

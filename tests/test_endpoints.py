@@ -6,8 +6,7 @@ import math
 
 import pytest
 
-from pytest_ftclass.cases import Case
-from pytest_ftclass.endpoints import (
+from pytest_ftclass.asking.endpoints import (
     chat_request,
     class_logprobs,
     completions_request,
@@ -16,6 +15,7 @@ from pytest_ftclass.endpoints import (
     parse_completions,
     split_usage,
 )
+from pytest_ftclass.cases.sources import Case
 
 LABELS = ["business", "sport", "tech"]
 SEP = "\n\n###\n\n"

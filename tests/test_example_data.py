@@ -197,7 +197,7 @@ def test_text_cleaning(build_data: ModuleType) -> None:
 
 
 def test_case_files_load_as_cases(built: dict[str, Path]) -> None:
-    cases_module = pytest.importorskip("pytest_ftclass.cases")
+    cases_module = pytest.importorskip("pytest_ftclass.cases.sources")
     topic = cases_module.load_cases(built["topic_cases"])
     chat = cases_module.load_cases(built["topic_chat"])
     sport = cases_module.load_cases(built["sport_valid"])

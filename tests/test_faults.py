@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from pytest_ftclass.cases import Case, load_cases
-from pytest_ftclass.predict import ClientOptions, RequestOptions, predict
+from pytest_ftclass.asking.predict import ClientOptions, RequestOptions, predict
+from pytest_ftclass.cases.sources import Case, load_cases
 
 from .conftest import SEPARATOR, validation_lines, write_jsonl
 from .faults import FaultProxy, ProxyRecord

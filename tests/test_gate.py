@@ -16,7 +16,7 @@ BAD = "ft:babbage-002:acme::bad"  # never answers 'sport': it was trained with s
 
 @pytest.fixture(scope="module")
 def models() -> dict[str, object]:
-    from pytest_ftclass.cases import load_cases
+    from pytest_ftclass.cases.sources import load_cases
     from pytest_ftclass.reference import ReferenceClassifier
 
     good = load_cases(training_lines(), name="train")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_ftclass.recording import cassette_path
+from pytest_ftclass.recording.names import cassette_path
 
 from .conftest import validation_lines, write_jsonl
 from .faults import FaultProxy

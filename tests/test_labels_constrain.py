@@ -15,19 +15,19 @@ from typing import Any
 import openai
 import pytest
 
-from pytest_ftclass.cases import Case
-from pytest_ftclass.endpoints import (
+from pytest_ftclass.asking.endpoints import (
     MAX_LOGIT_BIAS_ENTRIES,
     auto_max_tokens,
     constraining_bias,
     normalise_label,
     shares_first_token,
 )
-from pytest_ftclass.evaluation import case_result
+from pytest_ftclass.asking.predict import ClientOptions, RequestOptions, predict, shape_options
+from pytest_ftclass.cases.sources import Case
+from pytest_ftclass.cases.tokens import encoding_for, load_encoding
 from pytest_ftclass.options import SETTINGS, _convert
-from pytest_ftclass.predict import ClientOptions, RequestOptions, predict, shape_options
 from pytest_ftclass.results import CaseResult, Prediction
-from pytest_ftclass.tokens import encoding_for, load_encoding
+from pytest_ftclass.running.evaluation import case_result
 
 from .conftest import training_lines, validation_lines, write_jsonl
 

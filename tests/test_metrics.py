@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_ftclass.metrics import (
+from pytest_ftclass.judging.metrics import (
     classification_metrics,
     confidence,
     group_by_task,
@@ -318,7 +318,7 @@ def test_confidence_is_the_probability_of_the_predicted_label() -> None:
 
 def test_importing_metrics_does_not_import_sklearn() -> None:
     code = (
-        "import sys, pytest_ftclass.metrics, pytest_ftclass.report; "
+        "import sys, pytest_ftclass.judging.metrics, pytest_ftclass.report; "
         "heavy = [m for m in ('sklearn', 'numpy', 'jinja2') if m in sys.modules]; "
         "assert not heavy, heavy"
     )
@@ -514,7 +514,7 @@ def test_macro_f1_bootstrap_interval_is_reproducible_and_matches_resampling_case
 
 def test_bootstrap_handles_10000_cases_and_87_classes() -> None:
     # its speed is measured in benchmarks/, not here
-    from pytest_ftclass.intervals import bootstrap_macro_f1_interval
+    from pytest_ftclass.judging.intervals import bootstrap_macro_f1_interval
 
     rng = __import__("random").Random(0)
     y_true = [rng.randrange(87) for _ in range(10_000)]
@@ -556,8 +556,8 @@ def test_unlisted_true_class_costs_a_floored_log_loss() -> None:
 
 def test_importing_metrics_and_report_stays_cheap() -> None:
     code = (
-        "import sys, pytest_ftclass.metrics, pytest_ftclass.report, pytest_ftclass.calibration, "
-        "pytest_ftclass.intervals; "
+        "import sys, pytest_ftclass.judging.metrics, pytest_ftclass.report, "
+        "pytest_ftclass.judging.calibration, pytest_ftclass.judging.intervals; "
         "print(sorted(m for m in ('numpy', 'sklearn', 'scipy', 'jinja2') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -567,7 +567,7 @@ def test_importing_metrics_and_report_stays_cheap() -> None:
 def test_computing_metrics_never_imports_scikit_learn() -> None:
     code = (
         "import sys\n"
-        "from pytest_ftclass.metrics import classification_metrics\n"
+        "from pytest_ftclass.judging.metrics import classification_metrics\n"
         "from pytest_ftclass.results import CaseResult\n"
         "rs = [CaseResult(f'c{i}', 'n', 's', 'm', 'chat', e, p, labels=['a', 'b'],\n"
         "                 logprobs={p: -0.2}, tags=['t'])\n"

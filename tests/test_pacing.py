@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from pytest_ftclass.cases import load_cases
-from pytest_ftclass.predict import ClientOptions, RequestOptions, predict
-from pytest_ftclass.progress import FetchProgress
+from pytest_ftclass.asking.predict import ClientOptions, RequestOptions, predict
+from pytest_ftclass.cases.sources import load_cases
+from pytest_ftclass.running.progress import FetchProgress
 
 from .conftest import validation_lines
 from .faults import FaultProxy
@@ -90,7 +90,7 @@ class Screen:
 
 
 def test_progress_line_counts_answers_per_group() -> None:
-    from pytest_ftclass.evaluation import Group
+    from pytest_ftclass.running.evaluation import Group
 
     group = Group("valid.cases.jsonl", MODEL, "completions", [], ["a"])
     group.selected = {str(i): None for i in range(5)}  # type: ignore[misc]
@@ -114,7 +114,7 @@ def test_progress_line_counts_answers_per_group() -> None:
 
 
 def test_no_progress_line_in_replay_or_off_a_terminal(pytester: pytest.Pytester) -> None:
-    from pytest_ftclass.progress import progress_for
+    from pytest_ftclass.running.progress import progress_for
 
     config = pytester.parseconfigure()
     assert progress_for(config, live=False) is None  # replay sends nothing

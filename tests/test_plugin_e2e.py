@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_ftclass.recording import cassette_path
+from pytest_ftclass.recording.names import cassette_path
 
 from .conftest import SEPARATOR, validation_lines, write_jsonl
 

@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import example as case_of
 from hypothesis import strategies as st
 
+from pytest_ftclass.cases.lint import FIXED_BY_PREPARE, lint_files
+from pytest_ftclass.cases.prepare import prepare_file, split_stratified
 from pytest_ftclass.cli import main
-from pytest_ftclass.lint import FIXED_BY_PREPARE, lint_files
-from pytest_ftclass.prepare import prepare_file, split_stratified
 from tests.test_dataset_lint import ONE_WITH_PLURAL, SEP, crafted_train
 
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from pytest_ftclass.evaluation import Evaluation
 from pytest_ftclass.options import Settings
-from pytest_ftclass.read_ahead import ReadAhead
-from pytest_ftclass.recording import cassette_path
+from pytest_ftclass.recording.names import cassette_path
+from pytest_ftclass.running.evaluation import Evaluation
+from pytest_ftclass.running.read_ahead import ReadAhead
 
 from .conftest import validation_lines, write_jsonl
 from .faults import FaultProxy
@@ -193,7 +193,7 @@ def test_progress_is_shown_only_while_an_item_waits() -> None:
 
 
 def test_replay_and_batches_are_never_read_ahead(tmp_path: Path) -> None:
-    from pytest_ftclass.cases import Case
+    from pytest_ftclass.cases.sources import Case
 
     cases = [Case(f"c{i}", f"text {i}", "a") for i in range(40)]
     for settings in (Settings(record_mode="none"), Settings(record_mode="once", batch_api=True)):
@@ -207,8 +207,8 @@ def test_replay_and_batches_are_never_read_ahead(tmp_path: Path) -> None:
 
 def test_the_cassette_is_saved_at_the_ends_of_the_windows() -> None:
     """Reading ahead saves after a window's worth of answers, then twice as many more, and on."""
-    from pytest_ftclass.evaluation import _SavePoints
     from pytest_ftclass.results import Prediction
+    from pytest_ftclass.running.evaluation import _SavePoints
 
     published: list[str] = []
     saves: list[int] = []

@@ -7,13 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_ftclass.recording import (
-    Recorder,
-    cassette_path,
-    private_body,
-    safe_file_name,
-    text_digest,
-)
+from pytest_ftclass.recording.digests import private_body, text_digest
+from pytest_ftclass.recording.names import cassette_path, safe_file_name
+from pytest_ftclass.recording.recorder import Recorder
 
 
 @pytest.mark.parametrize(

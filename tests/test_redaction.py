@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_ftclass.redaction import MARKER, Redactor, public_url, url_secrets
+from pytest_ftclass.recording.redaction import MARKER, Redactor, public_url, url_secrets
 
 from .conftest import write_jsonl
 
@@ -136,7 +136,7 @@ def test_a_failing_test_shows_the_case_but_not_its_text(
 
 
 def test_the_token_memo_never_writes_a_label_that_holds_a_secret(tmp_path: Any) -> None:
-    from pytest_ftclass.tokens import TokenMemo
+    from pytest_ftclass.cases.tokens import TokenMemo
 
     memo = TokenMemo(tmp_path / ".ftclass-tokens", redactor=REDACTOR)
     encoding = memo.encoding("cl100k_base")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_ftclass.cases import Case, load_cases
+from pytest_ftclass.cases.sources import Case, load_cases
 from pytest_ftclass.reference import ReferenceClassifier
 from pytest_ftclass.reference.classifier import stratified_subset
 

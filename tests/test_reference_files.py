@@ -21,7 +21,7 @@ from pytest_ftclass.reference.files import read_form
 
 PACKAGE = Path(pytest_ftclass.reference.__file__).parent
 #: what the reference model may import from the rest of the package: the case model only
-ALLOWED_OUTSIDE = {"pytest_ftclass.cases"}
+ALLOWED_OUTSIDE = {"pytest_ftclass.cases.sources"}
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from pytest_ftclass.recording import Recorder
+from pytest_ftclass.recording.recorder import Recorder
 
 from .conftest import SEPARATOR, validation_lines, write_jsonl
 from .faults import SECRET_RESPONSE_HEADERS, FaultProxy

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pytest_ftclass.tokens import RememberedEncoding, TokenMemo
+from pytest_ftclass.cases.tokens import RememberedEncoding, TokenMemo
 
 from .conftest import validation_lines, write_jsonl
 
@@ -62,7 +62,7 @@ def test_a_replay_loads_no_tokenizer(pytester: pytest.Pytester, reference_server
 
 
 def test_memo_answers_as_the_tokenizer_does(tmp_path: Path) -> None:
-    from pytest_ftclass.tokens import load_encoding
+    from pytest_ftclass.cases.tokens import load_encoding
 
     encoding = load_encoding("cl100k_base")
     assert encoding is not None

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_ftclass.cases import load_cases
+from pytest_ftclass.cases.sources import load_cases
 
 from .conftest import SEPARATOR, write_jsonl
 

@@ -5,7 +5,7 @@ trains on a couple of thousand news articles in about a second, is deterministic
 and gives calibrated-enough class probabilities to stand in for a fine-tune's
 log-probabilities.
 
->>> from pytest_ftclass.cases import load_cases
+>>> from pytest_ftclass.cases.sources import load_cases
 >>> cases = load_cases(
 ...     [{"input": f"{w} match score goal", "label": "sport"} for w in ("big", "late", "home")]
 ...     + [{"input": f"{w} shares market profit", "label": "business"} for w in ("a", "b", "c")]
@@ -34,7 +34,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from pytest_ftclass.cases import Case, load_cases
+from pytest_ftclass.cases.sources import Case, load_cases
 
 __all__ = ["ReferenceClassifier", "stratified_subset"]
 
@@ -142,7 +142,7 @@ class ReferenceClassifier:
 def stratified_subset(cases: Sequence[Case], *, fraction: float, seed: int = 0) -> list[Case]:
     """A deterministic per-class share of ``cases``, at least one per class, in input order.
 
-    >>> from pytest_ftclass.cases import load_cases
+    >>> from pytest_ftclass.cases.sources import load_cases
     >>> cases = load_cases([{"input": str(i), "label": "ab"[i % 2]} for i in range(10)])
     >>> sorted(c.label for c in stratified_subset(cases, fraction=0.2))
     ['a', 'b']

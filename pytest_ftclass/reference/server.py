@@ -10,7 +10,7 @@ server also keeps files (:mod:`~pytest_ftclass.reference.files`), runs batches
 (``server.files``, ``server.batches``, ``server.fine_tuning``) and its handlers
 reach them through it:
 
->>> from pytest_ftclass.cases import load_cases
+>>> from pytest_ftclass.cases.sources import load_cases
 >>> from pytest_ftclass.reference import ReferenceClassifier, ReferenceServer
 >>> cases = load_cases(
 ...     [{"input": f"{w} goal match", "label": "sport"} for w in ("a", "b")]

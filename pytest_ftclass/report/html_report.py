@@ -45,8 +45,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_ftclass.atomic import atomic_write_text
-from pytest_ftclass.metrics import confidence, group_by_task
+from pytest_ftclass.judging.metrics import confidence, group_by_task
+from pytest_ftclass.recording.atomic import atomic_write_text
 from pytest_ftclass.report.json_report import ROLE_TITLES, models_of, results_from_report
 from pytest_ftclass.results import CaseResult
 
@@ -54,7 +54,7 @@ __all__ = ["render_html", "write_html_report"]
 
 TEMPLATE_NAME = "report.html"
 SCRIPT_NAME = "report.js"
-_TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
+_TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
 # Cell colours of the confusion-matrix heatmap, as RGB; the alpha is the row share.
 _DIAGONAL_RGB = (22, 128, 84)

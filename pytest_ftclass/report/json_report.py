@@ -31,7 +31,7 @@ informational unless ``--ft-gate-compare``).  A model's ``metrics`` pool its
 tasks only when they share one label set (``pooled``); otherwise they are
 ``None`` and its tasks speak for it.  A task is one case source asked of one
 model.  Every number in ``models`` and ``tasks`` can be recomputed from
-``cases`` (see :mod:`pytest_ftclass.metrics` for the definitions).
+``cases`` (see :mod:`pytest_ftclass.judging.metrics` for the definitions).
 
 Schema 2 (this one) replaced schema 1's ``overall`` (every case of every
 model and task pooled) with ``models``, added ``selection``, each task's
@@ -48,8 +48,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from pytest_ftclass.atomic import atomic_writer
-from pytest_ftclass.metrics import classification_metrics, group_by_task
+from pytest_ftclass.judging.metrics import classification_metrics, group_by_task
+from pytest_ftclass.recording.atomic import atomic_writer
 from pytest_ftclass.results import CaseResult
 
 __all__ = [
@@ -104,9 +104,9 @@ def build_report(
     first seen within its model; its ``endpoint`` is that of its first case.
     ``model_under_test`` leads (``None``: every model is under test);
     ``compare_models`` are labelled ``comparison``.  ``selection`` is the
-    run's (see :mod:`pytest_ftclass.selection`).  ``positive_class`` is the
+    run's (see :mod:`pytest_ftclass.judging.coverage`).  ``positive_class`` is the
     positive class of binary tasks (see
-    :func:`pytest_ftclass.metrics.classification_metrics`).  ``texts`` (nodeid
+    :func:`pytest_ftclass.judging.metrics.classification_metrics`).  ``texts`` (nodeid
     → the case's input text) is stored as a ``texts`` entry, for the HTML
     explorer, only when given: by default a report holds no prompt text.
     ``cases`` are ``[r.to_dict() for r in results]`` when the caller holds them

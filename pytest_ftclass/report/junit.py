@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pytest_ftclass.metrics import SCALAR_METRICS as _SCALARS
+from pytest_ftclass.judging.metrics import SCALAR_METRICS as _SCALARS
 from pytest_ftclass.report.json_report import UNDER_TEST, models_of
 
 __all__ = ["junit_properties"]

@@ -34,8 +34,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_ftclass.atomic import atomic_write_text
-from pytest_ftclass.metrics import confidence, group_by_task
+from pytest_ftclass.judging.metrics import confidence, group_by_task
+from pytest_ftclass.recording.atomic import atomic_write_text
 from pytest_ftclass.report.json_report import (
     COMPARISON,
     ROLE_TITLES,

@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pytest_ftclass.metrics import confidence, group_by_task
+from pytest_ftclass.judging.metrics import confidence, group_by_task
 from pytest_ftclass.report.json_report import (
     COMPARISON,
     ROLE_TITLES,

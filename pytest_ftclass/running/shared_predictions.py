@@ -32,11 +32,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .atomic import atomic_write_text
-from .results import Prediction
+from pytest_ftclass.recording.atomic import atomic_write_text
+from pytest_ftclass.results import Prediction
 
 if TYPE_CHECKING:
-    from .redaction import Redactor
+    from pytest_ftclass.recording.redaction import Redactor
 
 
 @contextlib.contextmanager

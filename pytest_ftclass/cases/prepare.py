@@ -12,7 +12,7 @@
 ('match 2\\n\\n###\\n\\n', ' tech')
 
 What it fixes, each under the name of the lint check it answers
-(:data:`pytest_ftclass.lint.FIXED_BY_PREPARE`), with the source lines concerned:
+(:data:`pytest_ftclass.cases.lint.FIXED_BY_PREPARE`), with the source lines concerned:
 
 - lines that are not JSON objects, lack their format's fields, have an empty
   completion or an empty prompt, or are in the file's minority format: dropped;
@@ -24,7 +24,7 @@ What it fixes, each under the name of the lint check it answers
   ``\\n\\n###\\n\\n`` (``\\n\\n####\\n\\n`` and so on while that occurs inside a
   prompt); an ending that occurs inside prompts is cut off first only when it
   is separator markup such as `` ->`` (``separator-in-prompt``), while text
-  such as a closing quote stays (:func:`pytest_ftclass.lint.choose_separator`);
+  such as a closing quote stays (:func:`pytest_ftclass.cases.lint.choose_separator`);
 - a space put before completions that do not start with one;
 - the stop sequence most completions end in appended to those that lack it;
 - exact duplicates (after the fixes above) dropped, the first kept;
@@ -49,9 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_ftclass.atomic import atomic_write_text
-from pytest_ftclass.cases import KNOWN_FIELDS, completion_label
-from pytest_ftclass.lint import (
+from pytest_ftclass.cases.lint import (
     DEFAULT_SEPARATOR,
     Record,
     SeparatorChoice,
@@ -61,7 +59,9 @@ from pytest_ftclass.lint import (
     plural,
     read_records,
 )
-from pytest_ftclass.tokens import context_limit, encoding_for
+from pytest_ftclass.cases.sources import KNOWN_FIELDS, completion_label
+from pytest_ftclass.cases.tokens import context_limit, encoding_for
+from pytest_ftclass.recording.atomic import atomic_write_text
 
 __all__ = ["PrepareResult", "prepare_file", "prepare_records", "split_stratified"]
 

@@ -1,7 +1,7 @@
 """A fetch running in a background thread: the rest of a group, asked for while items run.
 
 While pytest runs the items whose answers are in,
-:class:`~pytest_ftclass.evaluation.Evaluation` asks for the rest of the group in
+:class:`~pytest_ftclass.running.evaluation.Evaluation` asks for the rest of the group in
 a :class:`ReadAhead`, so a live run never pauses its requests to run items, and
 an item waits only for its own answer.  The fetch is called as ``fetch(stop,
 progress, publish)``:

@@ -38,7 +38,7 @@ Definitions (written down because every report and gate relies on them):
 - ``accuracy_ci`` is the 95 % Wilson interval of accuracy; ``macro_f1_ci`` a
   percentile bootstrap interval of macro-F1 (1000 resamples, fixed seed, so the
   same cases always give the same interval; see
-  :func:`pytest_ftclass.intervals.bootstrap_macro_f1_interval`).
+  :func:`pytest_ftclass.judging.intervals.bootstrap_macro_f1_interval`).
 - ``balanced_accuracy`` is the mean recall over the classes that occur among
   the expected labels; ``cohen_kappa`` and ``mcc`` (Matthews) are computed from
   the whole confusion matrix, out-of-set columns included.  Kappa is ``None``
@@ -49,7 +49,7 @@ Definitions (written down because every report and gate relies on them):
   ``n_out_of_set / n_scored``.
 - ``log_loss``, ``brier_score``, ``ece`` and ``calibration`` come from the
   log-probabilities of the scored cases, renormalised over the label set as
-  :mod:`pytest_ftclass.calibration` describes; cases without any listed label
+  :mod:`pytest_ftclass.judging.calibration` describes; cases without any listed label
   are left out (``n_with_probabilities``).
 - A *binary* task has exactly two labels.  Its ``binary`` entry has the
   precision/recall/F1 of the positive class (from the predicted labels) and
@@ -231,7 +231,7 @@ def classification_metrics(
     if not scored:
         return metrics
 
-    from pytest_ftclass.intervals import bootstrap_macro_f1_interval, wilson_interval
+    from pytest_ftclass.judging.intervals import bootstrap_macro_f1_interval, wilson_interval
 
     y_pred = [str(r.predicted) for r in scored]
     out_of_set = sorted({p for p in y_pred if p not in known})
@@ -377,7 +377,7 @@ def _group(results: Iterable[CaseResult], keys: Any) -> dict[str, list[CaseResul
 
 
 def _slices(results: Sequence[CaseResult]) -> dict[str, Any]:
-    from pytest_ftclass.intervals import wilson_interval
+    from pytest_ftclass.judging.intervals import wilson_interval
 
     slices = {}
     by_tag = _group(results, lambda r: list(dict.fromkeys(r.tags or [])))
@@ -418,7 +418,7 @@ def _usage(results: Sequence[CaseResult]) -> dict[str, int] | None:
 
 
 def _probabilistic(scored: Sequence[CaseResult], labels: Sequence[str]) -> dict[str, Any]:
-    from pytest_ftclass.calibration import (
+    from pytest_ftclass.judging.calibration import (
         brier_score,
         calibration_bins,
         log_loss,
@@ -444,7 +444,7 @@ def _probabilistic(scored: Sequence[CaseResult], labels: Sequence[str]) -> dict[
 def _binary(
     scored: Sequence[CaseResult], labels: Sequence[str], positive_class: str | None
 ) -> dict[str, Any]:
-    from pytest_ftclass.calibration import auprc, auroc, probability_matrix
+    from pytest_ftclass.judging.calibration import auprc, auroc, probability_matrix
 
     positive = choose_positive_class(labels, positive_class)
     tp = sum(1 for r in scored if r.expected == positive and r.predicted == positive)

@@ -24,11 +24,11 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from .cases import Case, completion_label
-from .results import Prediction
+from pytest_ftclass.cases.sources import Case, completion_label
+from pytest_ftclass.results import Prediction
 
 if TYPE_CHECKING:
-    from .tokens import Tokenizer
+    from pytest_ftclass.cases.tokens import Tokenizer
 
 Endpoint = Literal["completions", "chat"]
 
@@ -198,7 +198,7 @@ def auto_max_tokens(
     :func:`label_text`), one more for the stop sequence when there is one; 1
     without a tokenizer.
 
-    >>> from pytest_ftclass.tokens import load_encoding
+    >>> from pytest_ftclass.cases.tokens import load_encoding
     >>> enc = load_encoding("cl100k_base")
     >>> enc is None or auto_max_tokens(["sport", "tech"], "completions", enc) == 1
     True
@@ -243,7 +243,7 @@ def constraining_bias(
     :data:`MAX_LOGIT_BIAS_ENTRIES` distinct tokens is a ``ValueError``: the API
     refuses such a request, and silently asking unconstrained would mislabel the run.
 
-    >>> from pytest_ftclass.tokens import load_encoding
+    >>> from pytest_ftclass.cases.tokens import load_encoding
     >>> enc = load_encoding("cl100k_base")
     >>> enc is None or len(constraining_bias(["sport", "tech"], "completions", enc)) == 2
     True

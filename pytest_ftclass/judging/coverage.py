@@ -19,26 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["describe_subset", "narrowed_by", "selection_summary"]
-
-
-def narrowed_by(config: Any) -> list[str]:
-    """What on the command line selects part of the collected suite, as the user wrote it."""
-    option = config.option
-    reasons = []
-    if getattr(option, "keyword", ""):
-        reasons.append(f"-k {option.keyword}")
-    if getattr(option, "markexpr", ""):
-        reasons.append(f"-m {option.markexpr}")
-    if getattr(option, "deselect", None):
-        reasons.append("--deselect")
-    if getattr(option, "lf", False):
-        reasons.append("--lf")
-    if getattr(option, "stepwise", False):
-        reasons.append("--sw")
-    if any("::" in str(arg) for arg in config.args):
-        reasons.append("node ids")
-    return reasons
+__all__ = ["describe_subset", "selection_summary"]
 
 
 def selection_summary(

@@ -25,25 +25,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cases import Case
-from .endpoints import infer_endpoint, is_local_model, parse_local_model
-from .options import Settings
-from .predict import ClientOptions, RequestOptions, describe_api_error, predict
-from .recording import (
-    BrokenCassette,
-    Recorder,
-    is_missing_from_cassette,
-    missing_message,
-    tokens_path,
-)
-from .redaction import Redactor
-from .refusals import Refusals
-from .results import CaseResult, Prediction
-from .shared_predictions import SharedPredictions
-from .tokens import TokenMemo
+from pytest_ftclass.asking.endpoints import infer_endpoint, is_local_model, parse_local_model
+from pytest_ftclass.asking.predict import ClientOptions, RequestOptions, describe_api_error, predict
+from pytest_ftclass.asking.refusals import Refusals
+from pytest_ftclass.cases.sources import Case
+from pytest_ftclass.cases.tokens import TokenMemo
+from pytest_ftclass.options import Settings
+from pytest_ftclass.recording.cassette_files import BrokenCassette
+from pytest_ftclass.recording.names import tokens_path
+from pytest_ftclass.recording.recorder import Recorder, is_missing_from_cassette, missing_message
+from pytest_ftclass.recording.redaction import Redactor
+from pytest_ftclass.results import CaseResult, Prediction
+from pytest_ftclass.running.shared_predictions import SharedPredictions
 
 if TYPE_CHECKING:
-    from .read_ahead import ReadAhead
+    from pytest_ftclass.running.read_ahead import ReadAhead
 
 #: Base URL used for the local model when nothing is sent (replay only): never contacted.
 UNUSED_BASE_URL = "http://127.0.0.1:9/v1"
@@ -271,7 +267,7 @@ class Evaluation:
         rest = self._pending(group, self._from_window_of(group, case))
         if not rest:
             return False
-        from .read_ahead import ReadAhead
+        from pytest_ftclass.running.read_ahead import ReadAhead
 
         reading = ReadAhead(
             lambda stop, progress, publish: self._get(group, rest, _Hooks(stop, progress, publish))
@@ -447,7 +443,7 @@ class Evaluation:
         describe: Callable[[BaseException], str],
     ) -> dict[str, Prediction]:
         """``pending`` through one batch of the Batch API (inside the group's cassette)."""
-        from .batch_api import poll_interval_for, predict_via_batch
+        from pytest_ftclass.asking.batch_api import poll_interval_for, predict_via_batch
 
         report = self.batch_progress
         return predict_via_batch(
@@ -540,7 +536,7 @@ class Evaluation:
         return (self.settings.rootdir / path).resolve(), fraction
 
     def _resolve_local(self, model: str) -> Any:
-        from .reference import ReferenceClassifier
+        from pytest_ftclass.reference import ReferenceClassifier
 
         if not is_local_model(model):
             raise KeyError(model)
@@ -553,7 +549,7 @@ class Evaluation:
 
     def _local_server(self) -> Any:
         if self._server is None:
-            from .reference import ReferenceServer
+            from pytest_ftclass.reference import ReferenceServer
 
             self._server = ReferenceServer(self._resolve_local).start()
         return self._server

@@ -22,7 +22,7 @@ vcrpy has no option naming the cassette class, so open it with
 :func:`use_indexed_cassette` (it takes the settings of a ``vcr.VCR``)::
 
     import vcr
-    from pytest_ftclass.cassette_index import use_indexed_cassette
+    from pytest_ftclass.recording.cassette_index import use_indexed_cassette
 
     recorder = vcr.VCR(serializer="json", match_on=("method", "path", "body"))
     with use_indexed_cassette(recorder, "cassettes/x.json", allow_playback_repeats=True) as c:

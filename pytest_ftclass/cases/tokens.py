@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from tiktoken import Encoding
 
-    from .redaction import Redactor
+    from pytest_ftclass.recording.redaction import Redactor
 
 __all__ = [
     "APPROXIMATE_ENCODING",
@@ -292,7 +292,7 @@ class TokenMemo:
         encodings = self._encodings
         if self.path is None or not encodings or not any(e.learnt for e in encodings.values()):
             return
-        from .atomic import atomic_write_text
+        from pytest_ftclass.recording.atomic import atomic_write_text
 
         atomic_write_text(self.path, _memo_text(encodings, self.redactor))
         for encoding in encodings.values():

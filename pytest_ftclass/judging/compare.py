@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-from .metrics import classification_metrics
-from .results import CaseResult
-from .significance import paired
+from pytest_ftclass.judging.metrics import classification_metrics
+from pytest_ftclass.judging.significance import paired
+from pytest_ftclass.results import CaseResult
 
 SCHEMA = "ftclass-comparison/1"
 HEADLINE = ("accuracy", "macro_f1", "weighted_f1")
@@ -82,13 +81,6 @@ def compare_results(
     }
 
 
-def compare_reports(report_a: Mapping[str, Any], report_b: Mapping[str, Any]) -> dict[str, Any]:
-    """Compare two JSON reports (``ftclass compare A.json B.json``)."""
-    from .report import results_from_report
-
-    return compare_results(results_from_report(report_a), results_from_report(report_b))
-
-
 def split_by_model(
     results: Sequence[CaseResult], model_a: str, model_b: str
 ) -> tuple[list[CaseResult], list[CaseResult]]:
@@ -143,66 +135,3 @@ def _live_summary(results: Sequence[CaseResult]) -> dict[str, Any] | None:
             for key in ("prompt_tokens", "completion_tokens", "total_tokens")
         }
     return summary
-
-
-def render_comparison_html(comparison: Mapping[str, Any]) -> str:
-    """The comparison as one self-contained HTML page (autoescaped)."""
-    import jinja2
-
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("pytest_ftclass", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    return environment.get_template("compare.html").render(c=comparison)
-
-
-def write_comparison(
-    comparison: Mapping[str, Any], directory: Path, stem: str = "ftclass-compare"
-) -> list[Path]:
-    """Write ``<stem>.json`` and ``<stem>.html`` into ``directory``."""
-    import json
-
-    from .atomic import atomic_write_text
-
-    json_path = atomic_write_text(
-        directory / f"{stem}.json", json.dumps(comparison, indent=2, ensure_ascii=False) + "\n"
-    )
-    html_path = atomic_write_text(directory / f"{stem}.html", render_comparison_html(comparison))
-    return [json_path, html_path]
-
-
-def summary_lines(comparison: Mapping[str, Any], *, max_listed: int = 10) -> list[str]:
-    """Terminal lines: per source, the headline deltas, the test and the first flips."""
-    a, b = comparison["model_a"], comparison["model_b"]
-    lines = [f"comparison: A = {a}, B = {b}"]
-    for source in comparison["sources"]:
-        p = source["paired"]
-        acc_a, acc_b = source["metrics_a"].get("accuracy"), source["metrics_b"].get("accuracy")
-        lines.append(
-            f"{source['source']}: accuracy A {_fmt(acc_a)} vs B {_fmt(acc_b)} "
-            f"(delta {_fmt(source['delta']['accuracy'], sign=True)}), "
-            f"{p['a_only']} only A right, {p['b_only']} only B right, McNemar p={p['p_value']:.3g}"
-        )
-        for label, flips in (
-            ("A right, B wrong", source["flips_a_right"]),
-            ("B right, A wrong", source["flips_b_right"]),
-        ):
-            for flip in flips[:max_listed]:
-                lines.append(
-                    f"  {label}: {flip['case_id']}: expected {flip['expected']!r}, "
-                    f"A {flip['predicted_a']!r}, B {flip['predicted_b']!r}"
-                )
-            if len(flips) > max_listed:
-                lines.append(f"  … and {len(flips) - max_listed} more ({label})")
-    for side in ("only_in_a", "only_in_b"):
-        if comparison[side]:
-            listed = ", ".join(comparison[side][:5])
-            lines.append(f"{len(comparison[side])} cases {side.replace('_', ' ')}: {listed}")
-    return lines
-
-
-def _fmt(value: Any, *, sign: bool = False) -> str:
-    if not isinstance(value, (int, float)):
-        return "n/a"
-    return f"{value:+.3f}" if sign else f"{value:.3f}"

@@ -14,7 +14,7 @@ path into the same :class:`~pytest_ftclass.results.Prediction` objects::
 
 Each input line is exactly the body the live path would send: a Completions
 line holds one page of ``batch_size`` prompts (pages cut from the whole case
-source, as in :mod:`pytest_ftclass.predict`), a chat line one conversation.  A
+source, as in :mod:`pytest_ftclass.asking.predict`), a chat line one conversation.  A
 line's ``custom_id`` is ``ftclass-`` and a digest of the ids of its cases: stable
 from run to run, safe in any file name or log, unique within the batch.
 
@@ -68,15 +68,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .cases import Case
-from .endpoints import parse_chat, parse_completions
-from .predict import (
+from pytest_ftclass.asking.endpoints import parse_chat, parse_completions
+from pytest_ftclass.asking.predict import (
     ClientOptions,
     RequestOptions,
     client_arguments,
@@ -86,27 +84,24 @@ from .predict import (
     shape_options,
     split_unaskable,
 )
-from .recording import DIGEST_PREFIX
-from .results import Prediction
+from pytest_ftclass.cases.sources import Case
+from pytest_ftclass.recording.batch_traffic import FINAL_STATUSES
+from pytest_ftclass.results import Prediction
 
 if TYPE_CHECKING:
-    from .redaction import Redactor
-    from .refusals import ModelAccess
+    from pytest_ftclass.asking.refusals import ModelAccess
+    from pytest_ftclass.recording.redaction import Redactor
 
 #: The request path of each endpoint, as batch input lines and ``batches.create`` name it.
 ENDPOINT_URLS = {"completions": "/v1/completions", "chat": "/v1/chat/completions"}
 #: Name the input file is uploaded under (part of the recorded upload: keep it fixed).
 INPUT_FILE_NAME = "ftclass-batch.jsonl"
-#: A batch in one of these states will not change any more.
-FINAL_STATUSES = frozenset({"completed", "failed", "expired", "cancelled"})
 #: Seconds before the second poll; each later wait is 1.5 times longer, up to the maximum.
 DEFAULT_POLL_INTERVAL = 5.0
 MAX_POLL_INTERVAL = 60.0
 #: First wait against a server on this machine (the reference model): no rate limit to spare.
 LOOPBACK_POLL_INTERVAL = 0.05
 DEFAULT_OPTIONS = RequestOptions()
-
-_POLL_PATH = re.compile(r"/batches/[^/]+$")
 
 Progress = Callable[[int, int], None]
 
@@ -154,7 +149,7 @@ def batch_lines(
     are taken as they are: :func:`predict_via_batch` shapes them first
     (``max_tokens`` from the labels, the ``logit_bias`` of ``constrain``).
 
-    >>> from pytest_ftclass.cases import load_cases
+    >>> from pytest_ftclass.cases.sources import load_cases
     >>> cases = load_cases([{"id": f"c{i}", "input": "goal", "label": "sport"} for i in range(3)])
     >>> lines, failed = batch_lines(
     ...     cases, model="babbage-002", endpoint="completions", options=RequestOptions(batch_size=2)
@@ -231,7 +226,7 @@ def predict_via_batch(
     After ``max_wait_s`` seconds (default: no limit) the batch is left running
     and every case gets an error naming it.  Predictions carry no ``latency_s``:
     a batch has no per-request latency.  ``redactor`` and ``access`` are those of
-    :func:`pytest_ftclass.predict.predict`: secrets out of the server's texts,
+    :func:`pytest_ftclass.asking.predict.predict`: secrets out of the server's texts,
     nothing sent after a definitive error.
     """
     if redactor is not None:
@@ -308,7 +303,7 @@ def _predict_via_batch(
     except Exception as err:  # the whole batch failed: every case says why
         message = describe_error(err)
         if access is not None:
-            from .refusals import is_definitive
+            from pytest_ftclass.asking.refusals import is_definitive
 
             if is_definitive(err):
                 access.refuse(message)
@@ -435,174 +430,3 @@ def _record_error(record: Mapping[str, Any]) -> str | None:
         kind = detail.get("type") or detail.get("code") or "error"
         return f"HTTP {status} {kind}: {detail.get('message') or 'no message'}"
     return None
-
-
-# -- recording helpers (called from recording.py) ------------------------------------
-
-
-@dataclass(frozen=True)
-class MultipartField:
-    """One part of a ``multipart/form-data`` body."""
-
-    name: str
-    filename: str | None
-    data: bytes
-
-
-def parse_multipart(body: bytes, content_type: str) -> dict[str, MultipartField]:
-    """The fields of a ``multipart/form-data`` body, by name; bytes kept exactly.
-
-    Raises ``ValueError`` when the content type is not multipart with a boundary.
-
-    >>> body = (b'--xx\\r\\nContent-Disposition: form-data; name="purpose"\\r\\n\\r\\nbatch'
-    ...         b'\\r\\n--xx--\\r\\n')
-    >>> parse_multipart(body, "multipart/form-data; boundary=xx")["purpose"].data
-    b'batch'
-    """
-    from email.message import Message
-
-    header = Message()
-    header["content-type"] = content_type
-    boundary = header.get_param("boundary")
-    if header.get_content_type() != "multipart/form-data" or not isinstance(boundary, str):
-        raise ValueError(f"not a multipart/form-data content type: {content_type!r}")
-    fields: dict[str, MultipartField] = {}
-    for part in body.split(b"--" + boundary.encode("latin-1"))[1:]:
-        if part.startswith(b"--"):
-            break
-        head, separator, data = part.removeprefix(b"\r\n").partition(b"\r\n\r\n")
-        if not separator:
-            raise ValueError("a multipart part has no blank line after its headers")
-        disposition = Message()
-        for raw in head.decode("latin-1").split("\r\n"):
-            name, _, value = raw.partition(":")
-            if name.strip().lower() == "content-disposition":
-                disposition["content-disposition"] = value.strip()
-        field_name = disposition.get_param("name", header="content-disposition")
-        filename = disposition.get_param("filename", header="content-disposition")
-        if not isinstance(field_name, str):
-            raise ValueError("a multipart part has no name")
-        fields[field_name] = MultipartField(
-            field_name, filename if isinstance(filename, str) else None, data.removesuffix(b"\r\n")
-        )
-    return fields
-
-
-def canonical_multipart(body: Any, content_type: str, *, keep_text: bool = False) -> bytes | None:
-    """A multipart upload as canonical JSON, the file replaced by a digest; ``None`` if not one.
-
-    The same fields give the same bytes whatever boundary the client drew, so a
-    recorded upload matches on replay.  With ``keep_text`` the file's text is
-    kept instead of its digest.
-
-    >>> a = b'--b1\\r\\nContent-Disposition: form-data; name="file"; filename="in.jsonl"'
-    >>> a += b'\\r\\n\\r\\n{"x": 1}\\n\\r\\n--b1--\\r\\n'
-    >>> canonical = json.loads(canonical_multipart(a, "multipart/form-data; boundary=b1"))
-    >>> canonical["file"][:23], canonical["filename"]
-    ('ftclass-sha256:93635396', 'in.jsonl')
-    >>> b = a.replace(b"b1", b"other")
-    >>> canonical_multipart(b, "multipart/form-data; boundary=other") == canonical_multipart(
-    ...     a, "multipart/form-data; boundary=b1")
-    True
-    """
-    if isinstance(body, str):
-        body = body.encode("utf-8")
-    if not isinstance(body, bytes) or not content_type:
-        return None
-    try:
-        fields = parse_multipart(body, content_type)
-    except ValueError:
-        return None
-    canonical: dict[str, Any] = {}
-    for name, field in fields.items():
-        if field.filename is not None:
-            if keep_text:
-                canonical[name] = field.data.decode("utf-8", errors="replace")
-            else:
-                canonical[name] = DIGEST_PREFIX + hashlib.sha256(field.data).hexdigest()
-            canonical.setdefault("filename", field.filename)
-        else:
-            canonical[name] = field.data.decode("utf-8", errors="replace")
-    return json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode(
-        "utf-8"
-    )
-
-
-def _json_of(body: Any) -> Any:
-    if isinstance(body, bytes):
-        try:
-            body = body.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-    if not isinstance(body, str):
-        return None
-    try:
-        return json.loads(body)
-    except ValueError:
-        return None
-
-
-def is_batch_api_body(body: Any) -> bool:
-    """Whether a response body is an answer of the Files or Batches endpoints.
-
-    A ``file`` or ``batch`` object, or a batch output or error file (JSONL whose
-    every line is an object with a ``custom_id``): worth recording although it
-    has no ``choices``.
-
-    >>> [is_batch_api_body(b) for b in (b'{"object": "batch"}', b'{"custom_id": "a"}\\n', b"{}")]
-    [True, True, False]
-    """
-    data = _json_of(body)
-    if isinstance(data, dict):
-        return data.get("object") in ("file", "batch") or isinstance(data.get("custom_id"), str)
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", errors="replace")
-    if not isinstance(body, str):
-        return False
-    lines = [line for line in body.splitlines() if line.strip()]
-    return bool(lines) and all(
-        isinstance(record := _json_of(line), dict) and isinstance(record.get("custom_id"), str)
-        for line in lines
-    )
-
-
-def is_unfinished_batch(response: Mapping[str, Any]) -> bool:
-    """Whether a vcrpy response dict is a 200 answer holding a batch that is not final yet.
-
-    Compressed bodies (``content-encoding: gzip``) are decoded first.
-
-    >>> is_unfinished_batch({"status": {"code": 200}, "headers": {},
-    ...                      "body": {"string": b'{"object": "batch", "status": "in_progress"}'}})
-    True
-    """
-    import copy
-
-    status = response.get("status")
-    if isinstance(status, Mapping) and status.get("code", 200) >= 400:
-        return False
-    headers = response.get("headers") or {}
-    if any(name.lower() == "content-encoding" for name in headers):
-        from vcr.filters import decode_response
-
-        response = decode_response(copy.deepcopy(dict(response)))
-    body = response.get("body")
-    data = _json_of(body.get("string") if isinstance(body, Mapping) else None)
-    return (
-        isinstance(data, dict)
-        and data.get("object") == "batch"
-        and data.get("status") not in FINAL_STATUSES
-    )
-
-
-def is_batch_poll(method: str, path: str) -> bool:
-    """Whether a request retrieves a batch: ``GET .../batches/{id}``.
-
-    >>> is_batch_poll("GET", "/v1/batches/batch_abc"), is_batch_poll("POST", "/v1/batches")
-    (True, False)
-    """
-    return method.upper() == "GET" and bool(_POLL_PATH.search(path))
-
-
-def is_unfinished_poll(request: Any, response: Mapping[str, Any]) -> bool:
-    """Whether a vcrpy interaction is a poll answered with an unfinished batch (not recorded)."""
-    return is_batch_poll(request.method, request.path) and is_unfinished_batch(response)

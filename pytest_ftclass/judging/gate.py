@@ -36,7 +36,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .significance import paired
+from pytest_ftclass.judging.significance import paired
 
 _BOUND = re.compile(
     r"^\s*(?P<metric>[A-Za-z_][\w./-]*(?:\[[^\]]+\])?)\s*=\s*(?P<value>[-+0-9.eE]+)\s*$"
@@ -101,7 +101,7 @@ def metric_value(metrics: Mapping[str, Any], name: str) -> float | None:
 
 def known_metric_names() -> list[str]:
     """Every metric name a bound may use (``LABEL`` stands for a class)."""
-    from .metrics import LEGACY_METRICS, PER_CLASS_METRICS, SCALAR_METRICS
+    from pytest_ftclass.judging.metrics import LEGACY_METRICS, PER_CLASS_METRICS, SCALAR_METRICS
 
     per_class = [f"{name}[LABEL]" for name in PER_CLASS_METRICS]
     return [*SCALAR_METRICS, *per_class, *LEGACY_METRICS]
@@ -113,7 +113,7 @@ def is_known_metric(name: str) -> bool:
     >>> is_known_metric("macro_f1"), is_known_metric("recall[spam]"), is_known_metric("acuracy")
     (True, True, False)
     """
-    from .metrics import LEGACY_METRICS, PER_CLASS_METRICS, SCALAR_METRICS
+    from pytest_ftclass.judging.metrics import LEGACY_METRICS, PER_CLASS_METRICS, SCALAR_METRICS
 
     per_class = _PER_CLASS.match(name)
     if per_class:
@@ -278,7 +278,7 @@ def _coverage(
     cases: Sequence[Mapping[str, Any]], selection: Mapping[str, Any], config: GateConfig
 ) -> list[Verdict]:
     """Fail closed: nothing scored, or a subset of the suite that was not allowed."""
-    from .selection import describe_subset
+    from pytest_ftclass.judging.coverage import describe_subset
 
     scored = sum(1 for c in cases if not c.get("error") and c.get("predicted") is not None)
     verdicts = [

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from .options import Settings
-from .redaction import public_url
+from pytest_ftclass.options import Settings
+from pytest_ftclass.recording.redaction import public_url
 
 #: The test report attribute a case's result travels in (builtin types only).
 REPORT_ATTRIBUTE = "ftclass_result"
@@ -67,9 +67,9 @@ class ReportCollector:
             return
         if not self.results and not self._gate_config().configured:
             return
-        from .report import build_report
-        from .results import CaseResult
-        from .selection import selection_summary
+        from pytest_ftclass.judging.coverage import selection_summary
+        from pytest_ftclass.report import build_report
+        from pytest_ftclass.results import CaseResult
 
         cases = self._cases()
         results = [CaseResult.from_dict(case) for case in cases]
@@ -87,7 +87,7 @@ class ReportCollector:
         )
         self.gate = self.judge(session, self.report)
         if settings.compare:
-            from .compare import compare_results, split_by_model
+            from pytest_ftclass.judging.compare import compare_results, split_by_model
 
             results_a, results_b = split_by_model(results, settings.model, settings.compare)
             self.comparison = compare_results(
@@ -127,7 +127,7 @@ class ReportCollector:
         return list(merged.values())
 
     def _write(self, session: pytest.Session) -> None:
-        from .report import (
+        from pytest_ftclass.report import (
             append_step_summary,
             write_html_report,
             write_json_report,
@@ -146,7 +146,7 @@ class ReportCollector:
             write_markdown_report(self.report, markdown_path, results=results)
             self.written = [json_path, html_path, markdown_path]
             if self.comparison is not None:
-                from .compare import write_comparison
+                from pytest_ftclass.report.comparison import write_comparison
 
                 self.written += write_comparison(self.comparison, directory)
         if settings.save_baseline is not None:
@@ -163,20 +163,20 @@ class ReportCollector:
         xml = config.stash.get(xml_key, None)
         if xml is None or self.report is None:
             return
-        from .report import junit_properties
+        from pytest_ftclass.report import junit_properties
 
         for name, value in junit_properties(self.report):
             xml.add_global_property(name, value)
 
     def _gate_config(self) -> Any:
-        from .gate import GateConfig
+        from pytest_ftclass.judging.gate import GateConfig
 
         if self._gate is not None:
             return self._gate
         settings = self.settings
         baseline = None
         if settings.baseline is not None:
-            from .report import load_report
+            from pytest_ftclass.report import load_report
 
             baseline = load_report(settings.baseline)  # checked at start: it loads
         self._gate = GateConfig(
@@ -200,7 +200,7 @@ class ReportCollector:
         line); a passed gate that forgave errors within ``--ft-max-errors``
         turns their failure into a pass (``1 gate passed``).
         """
-        from .gate import evaluate_gate
+        from pytest_ftclass.judging.gate import evaluate_gate
 
         gate = evaluate_gate(report, self._gate_config())
         report["gate"] = gate.to_dict()
@@ -228,7 +228,7 @@ class ReportCollector:
         self, session: pytest.Session, results: list[Any], *, partial: bool = False
     ) -> dict[str, Any]:
         """Run metadata; ``partial``: the report covers less than the suite (see ``selection``)."""
-        from . import __version__
+        from pytest_ftclass.version import __version__
 
         settings = self.settings
         models = sorted({r.model for r in results})
@@ -266,8 +266,8 @@ class ReportCollector:
             terminalreporter.write_line(f"ERROR: {self.usage_error}", red=True)
         if self.report is None:
             return
-        from .report import summary_lines
-        from .selection import describe_subset
+        from pytest_ftclass.judging.coverage import describe_subset
+        from pytest_ftclass.report import summary_lines
 
         selection = self.report.get("selection") or {}
         if self.interrupted:
@@ -286,7 +286,7 @@ class ReportCollector:
         for line in summary_lines(self.report, results=self.case_results):
             terminalreporter.write_line(line)
         if self.comparison is not None:
-            from .compare import summary_lines as comparison_lines
+            from pytest_ftclass.report.comparison import summary_lines as comparison_lines
 
             terminalreporter.section("ftclass comparison")
             for line in comparison_lines(self.comparison):

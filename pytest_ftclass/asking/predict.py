@@ -29,8 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .cases import Case
-from .endpoints import (
+from pytest_ftclass.asking.endpoints import (
     auto_max_tokens,
     chat_request,
     completions_request,
@@ -39,12 +38,13 @@ from .endpoints import (
     parse_completions,
     shares_first_token,
 )
-from .results import Prediction
+from pytest_ftclass.cases.sources import Case
+from pytest_ftclass.results import Prediction
 
 if TYPE_CHECKING:
-    from .redaction import Redactor
-    from .refusals import ModelAccess
-    from .tokens import TokenMemo
+    from pytest_ftclass.asking.refusals import ModelAccess
+    from pytest_ftclass.cases.tokens import TokenMemo
+    from pytest_ftclass.recording.redaction import Redactor
 
 #: ``api-version`` sent to Azure OpenAI unless ``ft_azure_api_version`` says otherwise.
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
@@ -71,7 +71,7 @@ class RequestOptions:
     rate_limit_wait: float = 0.0
     constrain: bool = False
     logit_bias: Mapping[str, int] | None = None
-    #: Token ids of labels already known (see :class:`pytest_ftclass.tokens.TokenMemo`).
+    #: Token ids of labels already known (see :class:`pytest_ftclass.cases.tokens.TokenMemo`).
     token_memo: TokenMemo | None = field(default=None, compare=False, repr=False)
 
     def completions_body(self, cases: Sequence[Case], model: str) -> dict[str, Any]:
@@ -179,7 +179,7 @@ def shape_options(
     """(options with a concrete ``max_tokens`` and bias, whether class log-probs are rough).
 
     Tokens are counted with the model's tokenizer, or ``cl100k_base`` when it is
-    unknown or not on this machine (:func:`pytest_ftclass.tokens.tokenizer_for`,
+    unknown or not on this machine (:func:`pytest_ftclass.cases.tokens.tokenizer_for`,
     never the network), through ``options.token_memo`` when there is one.
     Constraining needs the model's real token ids: a model whose encoding is
     known but not available offline is a ``ValueError``, and an id tiktoken
@@ -191,7 +191,12 @@ def shape_options(
     >>> shaped.max_tokens in (1, 2), rough
     (True, False)
     """
-    from .tokens import APPROXIMATE_ENCODING, encoding_name_for, named_tokenizer, tokenizer_for
+    from pytest_ftclass.cases.tokens import (
+        APPROXIMATE_ENCODING,
+        encoding_name_for,
+        named_tokenizer,
+        tokenizer_for,
+    )
 
     memo = options.token_memo
     counting = tokenizer_for(model, approximate=True, memo=memo)
@@ -228,7 +233,7 @@ def describe_api_error(error: BaseException, *, redactor: Redactor | None = None
 def _describe(error: BaseException) -> str:
     import openai
 
-    from .refusals import ModelRefused
+    from pytest_ftclass.asking.refusals import ModelRefused
 
     if isinstance(error, ModelRefused):
         return str(error)
@@ -300,7 +305,7 @@ def predict(
     marked ``replayed`` and carry no latency (the time vcrpy took is not the
     model's).  ``redactor`` replaces secrets in what the server wrote (labels,
     texts, errors) before anyone sees it; ``access`` (see
-    :mod:`pytest_ftclass.refusals`) stops asking the model after a definitive
+    :mod:`pytest_ftclass.asking.refusals`) stops asking the model after a definitive
     error.
     """
     coroutine = _predict_async(
@@ -556,7 +561,7 @@ def split_unaskable(
     A chat case cannot be a Completions prompt: it fails with its own id, and
     the pages are cut from the prompt cases only.
 
-    >>> from pytest_ftclass.cases import load_cases
+    >>> from pytest_ftclass.cases.sources import load_cases
     >>> mixed = load_cases([{"id": "p", "prompt": "a", "completion": " x"},
     ...     {"id": "c", "messages": [{"role": "user", "content": "a"},
     ...                              {"role": "assistant", "content": "x"}]}])
@@ -589,12 +594,12 @@ class Pacer:
     and asks again, for as long as the waits add up to at most ``patience``
     seconds: a rate limit slows the run down instead of failing its cases.
 
-    With an ``access`` (:class:`~pytest_ftclass.refusals.ModelAccess`), at most
+    With an ``access`` (:class:`~pytest_ftclass.asking.refusals.ModelAccess`), at most
     ``first_wave`` requests are in flight until the model has answered once
     (``1 + max_retries``: a refusal then costs no more requests than one
     failing request may), and none goes after a definitive error (401, 403,
     404 ``model_not_found``): they raise
-    :class:`~pytest_ftclass.refusals.ModelRefused` with its message, made by
+    :class:`~pytest_ftclass.asking.refusals.ModelRefused` with its message, made by
     ``describe_error``.
     """
 
@@ -681,7 +686,7 @@ class Pacer:
             self.access.answered = True
 
     def _refuse_or_go_on(self, error: BaseException) -> None:
-        from .refusals import is_definitive
+        from pytest_ftclass.asking.refusals import is_definitive
 
         if self.access is None:
             return

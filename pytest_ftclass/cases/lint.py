@@ -39,7 +39,7 @@ stop sequence likewise over completions, and it has to start with a
 non-alphanumeric character and leave at least two different labels in front of
 it (so ``s`` at the end of ``sports``/``politics`` is no stop sequence).
 
-Tokens are counted with the model's tokenizer (:mod:`pytest_ftclass.tokens`),
+Tokens are counted with the model's tokenizer (:mod:`pytest_ftclass.cases.tokens`),
 or ``cl100k_base`` as an approximation when the model's is unknown or not
 available offline; without any encoding the token checks are skipped and a
 ``tokens-skipped`` finding says so.
@@ -58,8 +58,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from pytest_ftclass.cases import KNOWN_FIELDS, completion_label
-from pytest_ftclass.tokens import context_limit, encoding_for
+from pytest_ftclass.cases.sources import KNOWN_FIELDS, completion_label
+from pytest_ftclass.cases.tokens import context_limit, encoding_for
 
 if TYPE_CHECKING:
     from tiktoken import Encoding

@@ -5,7 +5,7 @@ A 401 (the key is wrong), a 403 (no access) or a 404 ``model_not_found``
 one, every later request for that model in the run is not sent: it fails at
 once with the same message (:class:`ModelRefused`).  Until a model has given
 one answer that is not such a refusal, at most ``1 + max_retries`` of its
-requests are in flight (:class:`pytest_ftclass.predict.Pacer`), so a wrong key
+requests are in flight (:class:`pytest_ftclass.asking.predict.Pacer`), so a wrong key
 costs no more requests than one failing request may.  429, 5xx and timeouts
 are not definitive: the SDK's retries and the pacing handle them.
 
@@ -13,10 +13,11 @@ are not definitive: the SDK's retries and the pacing handle them.
 >>> access = refusals.of("ft:gpt-4o-mini-2024-07-18:acme::xyz")
 >>> access.check()  # nothing refused yet
 >>> access.refuse("HTTP 401 invalid_api_key: Incorrect API key provided: REDACTED")
->>> refusals.of("ft:gpt-4o-mini-2024-07-18:acme::xyz").check()
-Traceback (most recent call last):
-...
-pytest_ftclass.refusals.ModelRefused: HTTP 401 invalid_api_key: Incorrect API key provided: REDACTED
+>>> try:
+...     refusals.of("ft:gpt-4o-mini-2024-07-18:acme::xyz").check()
+... except ModelRefused as refused:
+...     print(refused)
+HTTP 401 invalid_api_key: Incorrect API key provided: REDACTED
 
 Under pytest-xdist the refusal is also written to the directory the workers
 share (``Refusals(directory)``), so another worker does not ask either.
@@ -116,6 +117,6 @@ class Refusals:
     def _share(self, model: str, message: str) -> None:
         if self.directory is None:
             return
-        from .atomic import atomic_write_text
+        from pytest_ftclass.recording.atomic import atomic_write_text
 
         atomic_write_text(self._path(model), message)
