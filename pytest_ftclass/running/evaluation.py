@@ -262,7 +262,8 @@ class Evaluation:
         pytest-xdist: there each window is fetched once for all workers, under
         its own lock, and the workers themselves run items while one of them asks.
         """
-        if self.settings.batch_api or self.recorder.replay_only or self.shared is not None:
+        settings = self.settings
+        if not settings.read_ahead or settings.batch_api or not settings.live or self.shared:
             return False
         rest = self._pending(group, self._from_window_of(group, case))
         if not rest:
