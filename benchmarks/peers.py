@@ -289,8 +289,14 @@ def remote_addresses(strace_output: str) -> list[str]:
     return sorted(found)
 
 
+_SKIPPED: set[str] = set()
+
+
 def _skip(tool: str, why: str) -> None:
-    print(f"  skipping {tool}: {why}", file=sys.stderr)
+    """Say once (on stderr) that ``tool`` is skipped and why."""
+    if tool not in _SKIPPED:
+        _SKIPPED.add(tool)
+        print(f"  skipping {tool}: {why}", file=sys.stderr)
 
 
 # -- pytest-ftclass ----------------------------------------------------------------------
@@ -458,7 +464,12 @@ def run_promptfoo(
         case_id = row["testCase"]["description"]
         response = row.get("response") or {}
         output_text = response.get("output")
-        if row.get("error") or response.get("error") or not isinstance(output_text, str):
+        # failureReason 1: an assertion failed (a misprediction), 2: an error
+        if (
+            row.get("failureReason") == 2
+            or response.get("error")
+            or not isinstance(output_text, str)
+        ):
             answers[case_id] = None
         else:
             answers[case_id] = output_text.strip()
@@ -981,9 +992,12 @@ def _bench(args: argparse.Namespace, endpoints: list[Endpoint], root: Path) -> i
                 )
             else:
                 print(f"  answers differ on {len(differ)} cases, e.g. {differ[:5]}")
+                said: dict[str, set[str]] = {}
                 for run in runs:
                     shown = {c: run.answers.get(c) for c in differ[:3]}
-                    print(f"    {run.label}: {shown}")
+                    said.setdefault(run.label, set()).add(json.dumps(shown))
+                for label, variants in said.items():
+                    print(f"    {label}: {' | '.join(sorted(variants))}")
             recounts = {run.label: run.recount(labels) for run in runs}
             told = {run.label: run.right for run in runs}
             if any(recounts[k] != told[k] for k in recounts):
