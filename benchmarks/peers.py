@@ -928,7 +928,7 @@ def agreement(runs: Sequence[ToolRun], labels: Mapping[str, str]) -> tuple[bool,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=100, help="cases (default 100)")
+    parser.add_argument("-n", "--n", dest="n", type=int, default=100, help="cases (default 100)")
     parser.add_argument("--latency", type=float, default=0.1, help="seconds per answer")
     parser.add_argument("--endpoint", choices=["completions", "chat", "both"], default="both")
     parser.add_argument("--rounds", type=int, default=3)
