@@ -37,6 +37,7 @@ from typing import Any
 from _common import (
     CHAT_MODEL,
     COMPLETIONS_MODEL,
+    SEPARATOR,
     chat_lines,
     completion_lines,
     machine_note,
@@ -57,16 +58,54 @@ def ideal(n: int, batch: int, concurrency: int, latency: float) -> float:
     return math.ceil(n / batch) * latency / concurrency
 
 
-def cookbook_loop(cases: list[Any], base_url: str) -> float:
-    """Seconds for one blocking Completions request per case, as the cookbook does."""
+def cookbook_loop(
+    cases: list[Any],
+    base_url: str,
+    *,
+    model: str = COMPLETIONS_MODEL,
+    endpoint: str = "completions",
+    max_tokens: int = 1,
+    answers: dict[str, str] | None = None,
+) -> float:
+    """Seconds for one blocking request per case, as the cookbook does.
+
+    Completions: the case's prompt (ending in the separator once), ``max_tokens``,
+    ``temperature=0``, ``logprobs=5``; Chat: its messages, ``max_completion_tokens``,
+    ``temperature=0``, ``logprobs=True``, ``top_logprobs=5``.  ``answers`` (when given)
+    receives each case id's answer, stripped.
+    """
     import openai
+
+    from pytest_ftclass.endpoints import with_separator, without_separator
 
     client = openai.OpenAI(base_url=base_url, api_key="sk-local", max_retries=0)
     started = time.perf_counter()
     for case in cases:
-        client.completions.create(
-            model=COMPLETIONS_MODEL, prompt=case.text + "\n\n###\n\n", max_tokens=1, logprobs=5
-        )
+        if endpoint == "chat":
+            if isinstance(case.input, str):
+                messages = [{"role": "user", "content": without_separator(case.input, SEPARATOR)}]
+            else:
+                messages = [dict(m) for m in case.input]
+            reply = client.chat.completions.create(
+                model=model,
+                messages=messages,  # type: ignore[arg-type]
+                max_completion_tokens=max_tokens,
+                temperature=0,
+                logprobs=True,
+                top_logprobs=5,
+            )
+            text = reply.choices[0].message.content or ""
+        else:
+            completion = client.completions.create(
+                model=model,
+                prompt=with_separator(case.text, SEPARATOR),
+                max_tokens=max_tokens,
+                temperature=0,
+                logprobs=5,
+            )
+            text = completion.choices[0].text
+        if answers is not None:
+            answers[case.id] = text.strip()
     elapsed = time.perf_counter() - started
     client.close()
     return elapsed
