@@ -76,7 +76,7 @@ def cookbook_loop(
     """
     import openai
 
-    from pytest_ftclass.endpoints import with_separator, without_separator
+    from pytest_ftclass.asking.endpoints import with_separator, without_separator
 
     client = openai.OpenAI(base_url=base_url, api_key="sk-local", max_retries=0)
     started = time.perf_counter()

@@ -163,7 +163,7 @@ class ToolRun:
 
 def prompt_of(case: Any) -> str:
     """The Completions prompt of a ``pytest_ftclass.cases.Case``: the separator once at its end."""
-    from pytest_ftclass.endpoints import with_separator
+    from pytest_ftclass.asking.endpoints import with_separator
 
     if not isinstance(case.input, str):
         raise ValueError(f"case {case.id!r} is a chat case: ask it through the Chat endpoint")
@@ -172,7 +172,7 @@ def prompt_of(case: Any) -> str:
 
 def messages_of(case: Any) -> list[dict[str, str]]:
     """The Chat messages of a case, as pytest-ftclass sends them (a prompt: one user message)."""
-    from pytest_ftclass.endpoints import without_separator
+    from pytest_ftclass.asking.endpoints import without_separator
 
     if isinstance(case.input, str):
         return [{"role": "user", "content": without_separator(case.input, SEPARATOR)}]
@@ -185,8 +185,8 @@ def ftclass_max_tokens(cases: Sequence[Any], model: str, endpoint: Endpoint) -> 
     Room for the longest label in the model's tokenizer, or ``cl100k_base`` when that
     one is not on this machine: 1 for one-token labels.
     """
-    from pytest_ftclass.endpoints import auto_max_tokens
-    from pytest_ftclass.tokens import encoding_for
+    from pytest_ftclass.asking.endpoints import auto_max_tokens
+    from pytest_ftclass.cases.tokens import encoding_for
 
     labels = sorted({case.label for case in cases})
     return auto_max_tokens(labels, endpoint, encoding_for(model, approximate=True))
@@ -959,7 +959,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _bench(args: argparse.Namespace, endpoints: list[Endpoint], root: Path) -> int:
-    from pytest_ftclass.cases import load_cases
+    from pytest_ftclass.cases.sources import load_cases
     from pytest_ftclass.reference import ReferenceServer
 
     make = bbc_suite if args.suite == "bbc" else synthetic_suite
