@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from pytest_ftclass.asking.predict import DEFAULT_AZURE_API_VERSION
+from pytest_ftclass.asking.clients import DEFAULT_AZURE_API_VERSION
 from pytest_ftclass.judging.gate import Bound
 
 if TYPE_CHECKING:
@@ -100,12 +100,6 @@ class Settings:
     top_logprobs: int = setting(5, "number of top log-probabilities asked for", "int")
     batch_size: int = setting(20, "prompts per Completions request", "int")
     concurrency: int = setting(4, "requests in flight at once", "int")
-    read_ahead: bool = setting(
-        True,
-        "live: ask a group's remaining cases in the background while its items run "
-        "(ini ft_read_ahead = false turns it off)",
-        "bool",
-    )
     batch_api: bool = setting(
         False,
         "ask through the Batch API: one batch per case source and model "

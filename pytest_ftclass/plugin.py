@@ -146,11 +146,6 @@ class XdistHooks:
             shutil.rmtree(self.directory, ignore_errors=True)
 
 
-@pytest.hookimpl(tryfirst=True)  # before the reports are written
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    session.config.stash[STATE].evaluation.stop_reading_ahead()
-
-
 def pytest_unconfigure(config: pytest.Config) -> None:
     Case.repr_text = False
     state = config.stash.get(STATE, None)
@@ -279,10 +274,8 @@ def ft_prediction(request: pytest.FixtureRequest, ft_case: Case, ft_model: str) 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if not isinstance(item, CaseItem):
-        # Any other test may send HTTP: no cassette may be open in the background meanwhile.
         state: RunState = item.config.stash[STATE]
-        state.evaluation.settle()
-        if state.progress is not None:
+        if state.progress is not None:  # a progress line ends the output: go on below it
             state.progress.resume(item.nodeid)
 
 

@@ -117,7 +117,9 @@ def warm_http_stack(classifier) -> None:
     with it and imported again later as new classes, and the SDK would no longer
     recognise the errors it retries on.
     """
-    from pytest_ftclass.asking.predict import ClientOptions, predict
+    from pytest_ftclass.asking.clients import ClientOptions
+    from pytest_ftclass.asking.predict import predict
+    from pytest_ftclass.asking.shapes import RequestShape
     from pytest_ftclass.cases.sources import load_cases
     from pytest_ftclass.reference import ReferenceServer
 
@@ -127,9 +129,7 @@ def warm_http_stack(classifier) -> None:
             for endpoint in ("completions", "chat"):
                 predict(
                     cases,
-                    model="ft:babbage-002:warm::up",
-                    endpoint=endpoint,
-                    labels=["sport"],
-                    client=ClientOptions(api_key="sk-warm", base_url=base_url, max_retries=0),
+                    RequestShape(endpoint, "ft:babbage-002:warm::up", ("sport",)),
+                    ClientOptions(api_key="sk-warm", base_url=base_url, max_retries=0),
                 )
         openai.OpenAI(base_url=server.base_url, api_key="sk-warm", max_retries=0).models.list()

@@ -11,10 +11,10 @@ from typing import Any
 import openai
 import pytest
 
-from pytest_ftclass.asking.predict import DEFAULT_AZURE_API_VERSION
+from pytest_ftclass.asking.clients import DEFAULT_AZURE_API_VERSION
 from pytest_ftclass.options import Settings
 from pytest_ftclass.recording.names import cassette_path
-from pytest_ftclass.running.evaluation import Evaluation
+from pytest_ftclass.running.credentials import client_options
 
 from .conftest import SEPARATOR, validation_lines, write_jsonl
 
@@ -147,6 +147,10 @@ def test_unknown_azure_path_is_a_404(keyed_server: Any) -> None:
 # -- client options -----------------------------------------------------------------
 
 
+def no_local(model: str) -> str:  # the local model is never asked here
+    raise AssertionError(f"{model} is asked of Azure, not of the local reference model")
+
+
 def azure_settings(tmp_path: Path, **changes: Any) -> Settings:
     return Settings(azure_deployment=DEPLOYMENT, cassette_dir=tmp_path, rootdir=tmp_path, **changes)
 
@@ -156,17 +160,17 @@ def test_client_options_for_azure(tmp_path: Path) -> None:
         tmp_path, record_mode="once", base_url="https://acme.openai.azure.com"
     )
     environ = {"AZURE_OPENAI_API_KEY": "azure", "OPENAI_API_KEY": "openai"}
-    options = Evaluation(settings, environ=environ).client_options("local")
+    options = client_options("local", settings, environ, no_local)
     assert (options.api_key, options.base_url) == ("azure", "https://acme.openai.azure.com")
     assert (options.azure_deployment, options.azure_api_version) == (DEPLOYMENT, "2024-10-21")
-    fallback = Evaluation(settings, environ={"OPENAI_API_KEY": "openai"}).client_options("m")
+    fallback = client_options("m", settings, {"OPENAI_API_KEY": "openai"}, no_local)
     assert fallback.api_key == "openai"
 
 
 def test_azure_endpoint_from_the_environment(tmp_path: Path) -> None:
     settings = azure_settings(tmp_path, record_mode="once", azure_api_version="2025-01-01")
     environ = {"AZURE_OPENAI_API_KEY": "k", "AZURE_OPENAI_ENDPOINT": "https://x.example"}
-    options = Evaluation(settings, environ=environ).client_options("m")
+    options = client_options("m", settings, environ, no_local)
     assert (options.base_url, options.azure_api_version) == ("https://x.example", "2025-01-01")
 
 
@@ -180,12 +184,12 @@ def test_azure_endpoint_from_the_environment(tmp_path: Path) -> None:
 def test_recording_from_azure_needs_endpoint_and_key(
     tmp_path: Path, environ: dict[str, str], problem: str
 ) -> None:
-    evaluation = Evaluation(azure_settings(tmp_path, record_mode="once"), environ=environ)
+    settings = azure_settings(tmp_path, record_mode="once")
     with pytest.raises(RuntimeError, match=problem):
-        evaluation.client_options("m")
+        client_options("m", settings, environ, no_local)
 
 
 def test_replaying_azure_needs_neither(tmp_path: Path) -> None:
-    options = Evaluation(azure_settings(tmp_path), environ={}).client_options("m")
+    options = client_options("m", azure_settings(tmp_path), {}, no_local)
     assert options.api_key and options.base_url
     assert options.max_retries == 0

@@ -19,20 +19,24 @@ import openai
 import pytest
 
 from pytest_ftclass.asking.batch_api import batch_input, batch_lines, custom_id, predict_via_batch
-from pytest_ftclass.asking.predict import ClientOptions, RequestOptions, predict
+from pytest_ftclass.asking.clients import ClientOptions
+from pytest_ftclass.asking.predict import predict
+from pytest_ftclass.asking.shapes import RequestShape, plan_shape
 from pytest_ftclass.cases.sources import Case, load_cases
 from pytest_ftclass.recording.batch_traffic import is_unfinished_poll
 from pytest_ftclass.recording.recorder import Recorder
 from pytest_ftclass.reference import ReferenceServer
 from pytest_ftclass.reference.batches import BatchOptions
 from pytest_ftclass.results import Prediction
-from pytest_ftclass.running.evaluation import UNUSED_BASE_URL
+from pytest_ftclass.running.credentials import UNUSED_BASE_URL
 
 from .conftest import SEPARATOR, VOCABULARY, validation_lines, write_jsonl
 from .faults import FaultProxy
 
 LABELS = sorted(VOCABULARY)
 FAST = 0.01  # seconds between polls against the local server
+COMPLETIONS = RequestShape("completions", "local", tuple(LABELS))
+CHAT = RequestShape("chat", "local", tuple(LABELS))
 POISON = "quarantined"  # a word the poisoned model refuses to classify
 
 
@@ -90,11 +94,9 @@ def poisoned_server(classifier: Any) -> Iterator[ReferenceServer]:
 
 def test_completions_batch_equals_the_live_path(reference_server: Any) -> None:
     cases = prompt_cases()  # 12 cases, pages of 5: two full lines and a short one
-    options = RequestOptions(batch_size=5)
     client = client_for(reference_server)
-    common = {"model": "local", "endpoint": "completions", "labels": LABELS, "client": client}
-    batched = predict_via_batch(cases, options=options, poll_interval=FAST, **common)
-    live = predict(cases, options=options, **common)
+    batched = predict_via_batch(cases, COMPLETIONS, client, batch_size=5, poll_interval=FAST)
+    live = predict(cases, COMPLETIONS, client, batch_size=5)
     assert batched == without_latency(live)
     assert all(p.ok and p.label == c.label for c, p in zip(cases, batched.values(), strict=True))
     posts = [r for r in reference_server.requests if r.path == "/v1/completions"]
@@ -106,44 +108,34 @@ def test_completions_batch_equals_the_live_path(reference_server: Any) -> None:
 def test_a_subset_is_cut_in_the_live_path_pages(reference_server: Any) -> None:
     cases = prompt_cases()
     subset = [c for c in cases if not c.id.endswith("-1")]
-    options = RequestOptions(batch_size=5)
-    lines, failed = batch_lines(
-        subset, model="local", endpoint="completions", options=options, source_cases=cases
-    )
+    lines, failed = batch_lines(subset, COMPLETIONS, batch_size=5, source_cases=cases)
     assert not failed
     pages = [[c.id for c in cases[i : i + 5]] for i in range(0, len(cases), 5)]
     assert [list(line.case_ids) for line in lines] == [
         [i for i in page if not i.endswith("-1")] for page in pages
     ]
     client = client_for(reference_server)
-    common = {"model": "local", "endpoint": "completions", "labels": LABELS, "client": client}
     batched = predict_via_batch(
-        subset, options=options, source_cases=cases, poll_interval=FAST, **common
+        subset, COMPLETIONS, client, batch_size=5, source_cases=cases, poll_interval=FAST
     )
     assert set(batched) == {c.id for c in subset}
-    assert batched == without_latency(predict(subset, options=options, **common))
+    assert batched == without_latency(predict(subset, COMPLETIONS, client, batch_size=5))
 
 
 def test_chat_batch_equals_the_live_path(reference_server: Any) -> None:
     cases = chat_cases()
     client = client_for(reference_server)
-    common = {"model": "ft:gpt-4o-mini:acme::x", "endpoint": "chat", "labels": LABELS}
-    batched = predict_via_batch(cases, client=client, poll_interval=FAST, **common)
-    live = predict(cases, client=client, **common)
+    shape = RequestShape("chat", "ft:gpt-4o-mini:acme::x", tuple(LABELS))
+    batched = predict_via_batch(cases, shape, client, poll_interval=FAST)
+    live = predict(cases, shape, client)
     assert batched == without_latency(live)
     assert all(p.ok and p.label == c.label for c, p in zip(cases, batched.values(), strict=True))
 
 
 def test_input_file_is_deterministic_with_stable_safe_custom_ids() -> None:
     cases = prompt_cases()
-    options = RequestOptions(batch_size=5)
-    first, _ = batch_lines(cases, model="local", endpoint="completions", options=options)
-    again, _ = batch_lines(
-        list(reversed(list(reversed(cases)))),
-        model="local",
-        endpoint="completions",
-        options=options,
-    )
+    first, _ = batch_lines(cases, COMPLETIONS, batch_size=5)
+    again, _ = batch_lines(list(reversed(list(reversed(cases)))), COMPLETIONS, batch_size=5)
     assert batch_input(first, "completions") == batch_input(again, "completions")
     ids = [line.custom_id for line in first]
     assert len(set(ids)) == len(ids)
@@ -160,10 +152,8 @@ def test_progress_is_reported_at_every_poll(reference_server: Any) -> None:
     cases = chat_cases()
     predict_via_batch(
         cases,
-        model="local",
-        endpoint="chat",
-        labels=LABELS,
-        client=client_for(reference_server),
+        CHAT,
+        client_for(reference_server),
         poll_interval=FAST,
         progress=lambda done, total: seen.append((done, total)),
     )
@@ -181,11 +171,9 @@ def test_a_batch_can_finish_after_a_delay(reference_server: Any) -> None:
     seen: list[tuple[int, int]] = []
     predictions = predict_via_batch(
         prompt_cases(),
-        model="local",
-        endpoint="completions",
-        labels=LABELS,
-        client=client_for(reference_server),
-        options=RequestOptions(batch_size=2),
+        COMPLETIONS,
+        client_for(reference_server),
+        batch_size=2,
         poll_interval=0.05,
         progress=lambda done, total: seen.append((done, total)),
     )
@@ -197,13 +185,7 @@ def test_giving_up_waiting_fails_every_case_naming_the_batch(reference_server: A
     reference_server.batches.options = BatchOptions(polls=1000)
     cases = chat_cases(1)
     predictions = predict_via_batch(
-        cases,
-        model="local",
-        endpoint="chat",
-        labels=LABELS,
-        client=client_for(reference_server),
-        poll_interval=FAST,
-        max_wait_s=0.1,
+        cases, CHAT, client_for(reference_server), poll_interval=FAST, max_wait_s=0.1
     )
     assert set(predictions) == {c.id for c in cases}
     for prediction in predictions.values():
@@ -220,14 +202,12 @@ def poisoned(cases: list[Case], ids: set[str]) -> list[Case]:
 
 def test_a_failing_line_fails_exactly_its_cases(poisoned_server: ReferenceServer) -> None:
     cases = poisoned(prompt_cases(), {"tech-1"})
-    options = RequestOptions(batch_size=2)  # tech-1 shares its line with tech-0
-    client = client_for(poisoned_server)
-    common = {"model": "local", "endpoint": "completions", "labels": LABELS, "client": client}
-    batched = predict_via_batch(cases, options=options, poll_interval=FAST, **common)
+    client = client_for(poisoned_server)  # pages of 2: tech-1 shares its line with tech-0
+    batched = predict_via_batch(cases, COMPLETIONS, client, batch_size=2, poll_interval=FAST)
     failed = {case_id for case_id, p in batched.items() if not p.ok}
     assert failed == {"tech-0", "tech-1"}
     assert "HTTP 500 server_error" in (batched["tech-1"].error or "")
-    live = predict(cases, options=options, **common)
+    live = predict(cases, COMPLETIONS, client, batch_size=2)
     assert {case_id for case_id, p in live.items() if not p.ok} == failed
     assert {k: v for k, v in batched.items() if k not in failed} == without_latency(
         {k: v for k, v in live.items() if k not in failed}
@@ -242,14 +222,7 @@ def test_a_failing_chat_line_fails_only_its_case(poisoned_server: ReferenceServe
         for m in target.input  # type: ignore[union-attr]
     )
     cases[4] = replace(target, input=messages)
-    batched = predict_via_batch(
-        cases,
-        model="local",
-        endpoint="chat",
-        labels=LABELS,
-        client=client_for(poisoned_server),
-        poll_interval=FAST,
-    )
+    batched = predict_via_batch(cases, CHAT, client_for(poisoned_server), poll_interval=FAST)
     assert {case_id for case_id, p in batched.items() if not p.ok} == {target.id}
 
 
@@ -258,12 +231,7 @@ def test_an_api_error_while_polling_fails_every_case(reference_server: Any) -> N
     with FaultProxy(reference_server.base_url) as proxy:
         proxy.add("server_error", match=None, times=100)
         predictions = predict_via_batch(
-            cases,
-            model="local",
-            endpoint="chat",
-            labels=LABELS,
-            client=client_for(reference_server, base_url=proxy.base_url),
-            poll_interval=FAST,
+            cases, CHAT, client_for(reference_server, base_url=proxy.base_url), poll_interval=FAST
         )
     assert {p.error for p in predictions.values()} == {next(iter(predictions.values())).error}
     assert "HTTP 500" in (next(iter(predictions.values())).error or "")
@@ -272,15 +240,9 @@ def test_an_api_error_while_polling_fails_every_case(reference_server: Any) -> N
 def test_a_chat_case_on_completions_fails_on_its_own_as_live(reference_server: Any) -> None:
     # three pages of three: prompts, the chat cases, prompts (ids unique across pages)
     cases = [*prompt_cases(1), *chat_cases(1), *[c for c in prompt_cases(2) if c.id.endswith("-1")]]
-    common = {
-        "model": "local",
-        "endpoint": "completions",
-        "labels": LABELS,
-        "client": client_for(reference_server),
-        "options": RequestOptions(batch_size=3),
-    }
-    batched = predict_via_batch(cases, poll_interval=FAST, **common)
-    live = predict(cases, **common)
+    client = client_for(reference_server)
+    batched = predict_via_batch(cases, COMPLETIONS, client, batch_size=3, poll_interval=FAST)
+    live = predict(cases, COMPLETIONS, client, batch_size=3)
     failed = {case_id: p.error for case_id, p in batched.items() if not p.ok}
     chat = [c.id for c in cases[3:6]]
     assert list(failed) == chat  # each chat case, and only those: its page-mates are asked
@@ -293,7 +255,7 @@ def test_a_chat_case_on_completions_fails_on_its_own_as_live(reference_server: A
 
 def test_files_and_batches_are_openai_shaped(reference_server: Any) -> None:
     api = openai.OpenAI(base_url=reference_server.base_url, api_key="sk-test", max_retries=0)
-    lines, _ = batch_lines(prompt_cases(1), model="local", endpoint="completions")
+    lines, _ = batch_lines(prompt_cases(1), COMPLETIONS)
     data = batch_input(lines, "completions")
     uploaded = api.files.create(file=("in.jsonl", data, "application/jsonl"), purpose="batch")
     assert uploaded.id.startswith("file-") and uploaded.bytes == len(data)
@@ -369,11 +331,9 @@ def run_batch(
     with recorder.use(path):
         return predict_via_batch(
             cases,
-            model="local",
-            endpoint=endpoint,
-            labels=LABELS,
-            client=ClientOptions(api_key="sk-test", base_url=base_url, max_retries=0),
-            options=RequestOptions(batch_size=5),
+            COMPLETIONS if endpoint == "completions" else CHAT,
+            ClientOptions(api_key="sk-test", base_url=base_url, max_retries=0),
+            batch_size=5,
             poll_interval=FAST,
             progress=progress,
         )
@@ -556,14 +516,8 @@ def test_ft_batch_api_records_and_replays_like_the_live_path(
 @pytest.mark.parametrize("endpoint", ["completions", "chat"])
 def test_shaped_requests_equal_the_live_path(reference_server: Any, endpoint: str) -> None:
     cases = prompt_cases(2) if endpoint == "completions" else chat_cases(2)
-    options = RequestOptions(batch_size=4, max_tokens=None, constrain=True)
-    common = {
-        "model": "local",
-        "endpoint": endpoint,
-        "labels": LABELS,
-        "client": client_for(reference_server),
-        "options": options,
-    }
-    batched = predict_via_batch(cases, poll_interval=FAST, **common)
-    assert batched == without_latency(predict(cases, **common))
+    shape = plan_shape("local", endpoint, LABELS, constrain=True)
+    client = client_for(reference_server)
+    batched = predict_via_batch(cases, shape, client, batch_size=4, poll_interval=FAST)
+    assert batched == without_latency(predict(cases, shape, client, batch_size=4))
     assert all(p.ok for p in batched.values())

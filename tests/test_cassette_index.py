@@ -17,7 +17,9 @@ from vcr.cassette import Cassette
 from vcr.errors import UnhandledHTTPRequestError
 from vcr.request import Request
 
-from pytest_ftclass.asking.predict import ClientOptions, RequestOptions, predict
+from pytest_ftclass.asking.clients import ClientOptions
+from pytest_ftclass.asking.predict import predict
+from pytest_ftclass.asking.shapes import RequestShape
 from pytest_ftclass.cases.sources import load_cases
 from pytest_ftclass.recording.cassette_index import (
     IndexedCassette,
@@ -48,11 +50,10 @@ def recorded(tmp_path: Path, reference_server: Any) -> tuple[Path, list[Any], di
 def run(cases: list[Any], base_url: str) -> dict[str, Any]:
     return predict(
         cases,
-        model=MODEL,
-        endpoint="completions",
-        labels=sorted({c.label for c in cases}),
-        client=ClientOptions(api_key="sk-test", base_url=base_url, max_retries=0),
-        options=RequestOptions(batch_size=3, concurrency=2),
+        RequestShape("completions", MODEL, tuple(sorted({c.label for c in cases}))),
+        ClientOptions(api_key="sk-test", base_url=base_url, max_retries=0),
+        batch_size=3,
+        concurrency=2,
     )
 
 

@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 
-from pytest_ftclass.asking.predict import ClientOptions, RequestOptions, predict
+from pytest_ftclass.asking.clients import ClientOptions
+from pytest_ftclass.asking.predict import predict
+from pytest_ftclass.asking.shapes import RequestShape
 from pytest_ftclass.cases.sources import Case, load_cases
 
 from .conftest import SEPARATOR, validation_lines, write_jsonl
@@ -84,13 +86,11 @@ def attempts(log: list[ProxyRecord], text: str) -> list[ProxyRecord]:
 def ask(cases: list[Case], proxy: FaultProxy, *, max_retries: int) -> dict[str, Any]:
     return predict(
         cases,
-        model=COMPLETIONS_MODEL,
-        endpoint="completions",
-        labels=sorted({case.label for case in cases}),
-        client=ClientOptions(
+        RequestShape("completions", COMPLETIONS_MODEL, tuple(sorted({c.label for c in cases}))),
+        ClientOptions(
             api_key="sk-test", base_url=proxy.base_url, max_retries=max_retries, timeout=5
         ),
-        options=RequestOptions(batch_size=4),
+        batch_size=4,
     )
 
 

@@ -22,7 +22,7 @@ from pytest_ftclass.asking.endpoints import (
     normalise_label,
     shares_first_token,
 )
-from pytest_ftclass.asking.predict import ClientOptions, RequestOptions, predict, shape_options
+from pytest_ftclass.asking.shapes import plan_shape
 from pytest_ftclass.cases.sources import Case
 from pytest_ftclass.cases.tokens import encoding_for, load_encoding
 from pytest_ftclass.options import SETTINGS, _convert
@@ -66,13 +66,8 @@ def test_auto_max_tokens_without_a_tokenizer_is_one() -> None:
 
 @needs_cl100k
 def test_a_number_wins_over_auto() -> None:
-    options = RequestOptions(max_tokens=7)
-    shaped, _ = shape_options(options, model="local", endpoint="chat", labels=["entertainment"])
-    assert shaped.max_tokens == 7
-    auto, _ = shape_options(
-        RequestOptions(max_tokens=None), model="local", endpoint="chat", labels=["entertainment"]
-    )
-    assert auto.max_tokens == 2
+    assert plan_shape("local", "chat", ["entertainment"], max_tokens=7).max_tokens == 7
+    assert plan_shape("local", "chat", ["entertainment"]).max_tokens == 2
 
 
 def test_ft_max_tokens_setting_takes_auto_or_a_number() -> None:
@@ -146,12 +141,7 @@ def test_too_many_label_tokens_is_an_error_not_a_silent_fallback() -> None:
 @pytest.mark.skipif(load_encoding("o200k_base") is not None, reason="o200k_base is available here")
 def test_constraining_needs_the_models_own_tokenizer() -> None:
     with pytest.raises(ValueError, match="o200k_base"):
-        shape_options(
-            RequestOptions(constrain=True),
-            model="ft:gpt-4o-mini-2024-07-18:acme::x",
-            endpoint="chat",
-            labels=["sport"],
-        )
+        plan_shape("ft:gpt-4o-mini-2024-07-18:acme::x", "chat", ["sport"], constrain=True)
 
 
 def test_constrained_text_past_the_class_counts_as_the_class() -> None:
@@ -210,18 +200,26 @@ def test_server_logs_the_size_of_the_logit_bias(renamed_server: Any) -> None:
 
 
 @needs_cl100k
-def test_more_label_tokens_than_the_api_takes_fails_every_case(renamed_server: Any) -> None:
+def test_more_label_tokens_than_the_api_takes_fails_every_case(
+    renamed_server: Any, tmp_path: Path
+) -> None:
+    from pytest_ftclass.options import Settings
+    from pytest_ftclass.running.evaluation import Evaluation
+
     renamed_server.reset_log()
-    cases = [Case("a", "goal match", "category 1"), Case("b", "vote", "category 2")]
-    predictions = predict(
-        cases,
-        model=COMPLETIONS_MODEL,
-        endpoint="completions",
-        labels=[f"category {i}" for i in range(400)],
-        client=ClientOptions(api_key="sk-x", base_url=renamed_server.base_url, max_retries=0),
-        options=RequestOptions(constrain=True),
+    source = [Case(f"c{i}", f"text {i}", f"category {i}") for i in range(400)]
+    settings = Settings(
+        base_url=renamed_server.base_url,
+        record_mode="all",
+        constrain=True,
+        cassette_dir=tmp_path,
+        rootdir=tmp_path,
+        max_retries=0,
     )
-    assert set(predictions) == {"a", "b"}
+    evaluation = Evaluation(settings, environ={"OPENAI_API_KEY": "sk-x"})
+    evaluation.plan("s.jsonl", source, COMPLETIONS_MODEL, source[:2])
+    predictions = {c.id: evaluation.prediction("s.jsonl", COMPLETIONS_MODEL, c) for c in source[:2]}
+    assert set(predictions) == {"c0", "c1"}
     assert all("--ft-constrain" in str(p.error) for p in predictions.values())
     assert renamed_server.requests == []  # nothing is asked unconstrained
 

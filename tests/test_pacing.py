@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from pytest_ftclass.asking.predict import ClientOptions, RequestOptions, predict
+from pytest_ftclass.asking.clients import ClientOptions
+from pytest_ftclass.asking.predict import predict
+from pytest_ftclass.asking.shapes import RequestShape
 from pytest_ftclass.cases.sources import load_cases
 from pytest_ftclass.running.progress import FetchProgress
 
@@ -27,11 +29,11 @@ def ask(proxy: FaultProxy, patience: float) -> dict[str, Any]:
     cases = load_cases(validation_lines(per_class=2))
     return predict(
         cases,
-        model=MODEL,
-        endpoint="completions",
-        labels=sorted({c.label for c in cases}),
-        client=ClientOptions(api_key="sk-test", base_url=proxy.base_url, max_retries=0),
-        options=RequestOptions(batch_size=2, concurrency=2, rate_limit_wait=patience),
+        RequestShape("completions", MODEL, tuple(sorted({c.label for c in cases}))),
+        ClientOptions(api_key="sk-test", base_url=proxy.base_url, max_retries=0),
+        batch_size=2,
+        concurrency=2,
+        rate_limit_wait=patience,
     )
 
 

@@ -6,15 +6,16 @@ batch (``client.batches.create``), polled (``client.batches.retrieve``) and read
 back (``client.files.content``), then parsed by the same functions as the live
 path into the same :class:`~pytest_ftclass.results.Prediction` objects::
 
+    shape = plan_shape("ft:babbage-002:acme::abc123", "completions", ["sport", "tech"])
     predictions = predict_via_batch(
-        cases, model="ft:babbage-002:acme::abc123", endpoint="completions",
-        labels=["sport", "tech"], client=ClientOptions(api_key="sk-..."),
+        cases, shape, ClientOptions(api_key="sk-..."),
         progress=lambda done, total: print(f"{done}/{total}"),
     )
 
 Each input line is exactly the body the live path would send: a Completions
 line holds one page of ``batch_size`` prompts (pages cut from the whole case
-source, as in :mod:`pytest_ftclass.asking.predict`), a chat line one conversation.  A
+source, by :func:`pytest_ftclass.asking.requests.plan_requests`), a chat line one
+conversation.  A
 line's ``custom_id`` is ``ftclass-`` and a digest of the ids of its cases: stable
 from run to run, safe in any file name or log, unique within the batch.
 
@@ -31,7 +32,7 @@ Recording and replay (the caller opens the group's cassette around the call, as
 for the live path).  Four things differ from the live path's traffic:
 
 1. The upload is ``multipart/form-data`` with a random boundary, and the file
-   holds prompt text.  :func:`canonical_multipart` turns such a body into
+   holds prompt text.  ``recording.batch_traffic.canonical_multipart`` turns such a body into
    canonical JSON ``{"file": "ftclass-sha256:<digest of the file>", "filename":
    ..., "purpose": "batch"}`` (the file's text instead of its digest when
    prompts are kept): the cassette holds no prompt text and the request matches
@@ -40,7 +41,7 @@ for the live path).  Four things differ from the live path's traffic:
    recorder's ``before_record_request`` calls it for multipart bodies and sets
    the recorded content type to ``application/json``.
 2. Answers of the Files and Batches endpoints have no ``choices`` list, which
-   the recorder otherwise takes for a broken answer: :func:`is_batch_api_body`
+   the recorder otherwise takes for a broken answer: ``is_batch_api_body``
    recognises them (a ``file`` or ``batch`` object, or a batch output/error
    JSONL file) so they are recorded.  The downloaded files hold the model's
    answers and error messages, never prompt text.
@@ -48,7 +49,7 @@ for the live path).  Four things differ from the live path's traffic:
    matches it on method and path and, with ``allow_playback_repeats``, would
    replay the first (in-progress) answer forever, while recording as well as on
    replay.  So an unfinished poll answer is never recorded
-   (:func:`is_unfinished_poll`, applied where the cassette appends an
+   (``is_unfinished_poll``, applied where the cassette appends an
    interaction, because vcrpy's ``before_record_response`` does not see the
    request and the creation answer, which must be kept, is a ``validating``
    batch too).  Recording then polls the live server until the end; replay
@@ -73,17 +74,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pytest_ftclass.asking.endpoints import parse_chat, parse_completions
-from pytest_ftclass.asking.predict import (
-    ClientOptions,
-    RequestOptions,
-    client_arguments,
-    describe_api_error,
-    pages_of,
-    redacting,
-    shape_options,
-    split_unaskable,
-)
+from pytest_ftclass.asking.clients import ClientOptions, make_sync_client
+from pytest_ftclass.asking.errors import describe_api_error, redacting
+from pytest_ftclass.asking.requests import PlannedRequest, plan_requests
+from pytest_ftclass.asking.shapes import RequestShape
 from pytest_ftclass.cases.sources import Case
 from pytest_ftclass.recording.batch_traffic import FINAL_STATUSES
 from pytest_ftclass.results import Prediction
@@ -101,18 +95,24 @@ DEFAULT_POLL_INTERVAL = 5.0
 MAX_POLL_INTERVAL = 60.0
 #: First wait against a server on this machine (the reference model): no rate limit to spare.
 LOOPBACK_POLL_INTERVAL = 0.05
-DEFAULT_OPTIONS = RequestOptions()
 
 Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
 class BatchLine:
-    """One request of the batch: its ``custom_id``, the cases it answers, its body."""
+    """One request of the batch: its ``custom_id`` and the request (body and cases)."""
 
     custom_id: str
-    case_ids: tuple[str, ...]
-    body: dict[str, Any]
+    request: PlannedRequest
+
+    @property
+    def case_ids(self) -> tuple[str, ...]:
+        return tuple(case.id for case in self.request.cases)
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return self.request.body
 
 
 def custom_id(case_ids: Iterable[str]) -> str:
@@ -136,53 +136,25 @@ def poll_interval_for(base_url: str | None) -> float:
 
 def batch_lines(
     cases: Sequence[Case],
+    shape: RequestShape,
     *,
-    model: str,
-    endpoint: str,
-    options: RequestOptions = DEFAULT_OPTIONS,
+    batch_size: int = 20,
     source_cases: Sequence[Case] | None = None,
 ) -> tuple[list[BatchLine], dict[str, Prediction]]:
     """The lines asking for ``cases``, and error Predictions for cases no line can ask.
 
-    Completions pages are cut from ``source_cases`` (default ``cases``) like the
-    live path's requests, keeping the selected cases of each page.  ``options``
-    are taken as they are: :func:`predict_via_batch` shapes them first
-    (``max_tokens`` from the labels, the ``logit_bias`` of ``constrain``).
+    The requests are those the live path plans (pages cut from ``source_cases``,
+    keeping the selected cases of each page), one line each.
 
     >>> from pytest_ftclass.cases.sources import load_cases
     >>> cases = load_cases([{"id": f"c{i}", "input": "goal", "label": "sport"} for i in range(3)])
-    >>> lines, failed = batch_lines(
-    ...     cases, model="babbage-002", endpoint="completions", options=RequestOptions(batch_size=2)
-    ... )
+    >>> shape = RequestShape("completions", "babbage-002", ("sport",))
+    >>> lines, failed = batch_lines(cases, shape, batch_size=2)
     >>> [line.case_ids for line in lines], failed
     ([('c0', 'c1'), ('c2',)], {})
     """
-    source = list(source_cases) if source_cases is not None else list(cases)
-    cases, source, failed = split_unaskable(list(cases), source, endpoint)
-    wanted = {case.id for case in cases}
-    lines: list[BatchLine] = []
-    if endpoint == "completions":
-        placed = {case.id for case in source if case.id in wanted}
-        pages = [
-            [c for c in page if c.id in wanted] for page in pages_of(source, options.batch_size)
-        ]
-        pages += pages_of([c for c in cases if c.id not in placed], options.batch_size)
-        for page in pages:
-            if not page:
-                continue
-            ids = tuple(case.id for case in page)
-            try:
-                body = options.completions_body(page, model)
-            except ValueError as err:
-                failed.update({case_id: Prediction.failed(str(err)) for case_id in ids})
-                continue
-            lines.append(BatchLine(custom_id(ids), ids, body))
-    elif endpoint == "chat":
-        for case in cases:
-            body = options.chat_body(case, model)
-            lines.append(BatchLine(custom_id([case.id]), (case.id,), body))
-    else:
-        raise ValueError(f"the Batch API cannot ask through endpoint {endpoint!r}")
+    planned, failed = plan_requests(cases, shape, source_cases=source_cases, batch_size=batch_size)
+    lines = [BatchLine(custom_id(c.id for c in request.cases), request) for request in planned]
     return lines, failed
 
 
@@ -202,12 +174,10 @@ def batch_input(lines: Sequence[BatchLine], endpoint: str) -> bytes:
 
 def predict_via_batch(
     cases: Sequence[Case],
-    *,
-    model: str,
-    endpoint: str,
-    labels: Sequence[str],
+    shape: RequestShape,
     client: ClientOptions,
-    options: RequestOptions = DEFAULT_OPTIONS,
+    *,
+    batch_size: int = 20,
     source_cases: Sequence[Case] | None = None,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
     max_wait_s: float | None = None,
@@ -231,102 +201,76 @@ def predict_via_batch(
     """
     if redactor is not None:
         describe_error = redacting(describe_error, redactor)
-    results = _predict_via_batch(
-        cases,
-        model=model,
-        endpoint=endpoint,
-        labels=labels,
-        client=client,
-        options=options,
-        source_cases=source_cases,
-        poll_interval=poll_interval,
-        max_wait_s=max_wait_s,
-        progress=progress,
-        describe_error=describe_error,
-        sleep=sleep,
-        access=access,
-    )
+    if access is not None and access.refused is not None:
+        results = {case.id: Prediction.failed(access.refused) for case in cases}
+    else:
+        lines, results = batch_lines(cases, shape, batch_size=batch_size, source_cases=source_cases)
+        if lines:
+            batch = _Batch(lines, shape, client, describe_error, access)
+            results.update(batch.run(poll_interval, max_wait_s, progress, sleep))
     if redactor is None:
         return results
     return {case_id: redactor.prediction(p) for case_id, p in results.items()}
 
 
-def _predict_via_batch(
-    cases: Sequence[Case],
-    *,
-    model: str,
-    endpoint: str,
-    labels: Sequence[str],
-    client: ClientOptions,
-    options: RequestOptions,
-    source_cases: Sequence[Case] | None,
-    poll_interval: float,
-    max_wait_s: float | None,
-    progress: Progress | None,
-    describe_error: Callable[[BaseException], str],
-    sleep: Callable[[float], None],
-    access: ModelAccess | None,
-) -> dict[str, Prediction]:
-    if access is not None and access.refused is not None:
-        return {case.id: Prediction.failed(access.refused) for case in cases}
-    try:
-        options, approximate = shape_options(options, model=model, endpoint=endpoint, labels=labels)
-    except ValueError as err:
-        return {case.id: Prediction.failed(str(err)) for case in cases}
-    # the tokenizer follows the model id; an Azure request names the deployment
-    lines, results = batch_lines(
-        cases,
-        model=client.azure_deployment or model,
-        endpoint=endpoint,
-        options=options,
-        source_cases=source_cases,
-    )
-    if not lines:
+@dataclass
+class _Batch:
+    """One batch of ``lines``: uploaded, created, polled, read."""
+
+    lines: list[BatchLine]
+    shape: RequestShape
+    client: ClientOptions
+    describe_error: Callable[[BaseException], str]
+    access: ModelAccess | None
+
+    def run(
+        self,
+        poll_interval: float,
+        max_wait_s: float | None,
+        progress: Progress | None,
+        sleep: Callable[[float], None],
+    ) -> dict[str, Prediction]:
+        api = make_sync_client(self.client)
+        url = ENDPOINT_URLS[self.shape.endpoint]
+        try:
+            uploaded = api.files.create(
+                file=(
+                    INPUT_FILE_NAME,
+                    batch_input(self.lines, self.shape.endpoint),
+                    "application/jsonl",
+                ),
+                purpose="batch",
+            )
+            batch = api.batches.create(
+                input_file_id=uploaded.id,
+                endpoint=url,  # type: ignore[arg-type]
+                completion_window="24h",
+            )
+            batch = _wait(api, batch.id, poll_interval, max_wait_s, progress, sleep)
+            records: dict[str, Mapping[str, Any]] = {}
+            if batch.status in FINAL_STATUSES:
+                for file_id in (batch.output_file_id, batch.error_file_id):
+                    if file_id:
+                        records.update(read_records(api.files.content(file_id).content))
+        except Exception as err:  # the whole batch failed: every case says why
+            return self._failed(err)
+        finally:
+            api.close()
+        unanswered = _unanswered_message(batch)
+        results: dict[str, Prediction] = {}
+        for line in self.lines:
+            results.update(
+                _line_predictions(line, records.get(line.custom_id), self.shape, unanswered)
+            )
         return results
-    api = make_sync_client(client)
-    try:
-        uploaded = api.files.create(
-            file=(INPUT_FILE_NAME, batch_input(lines, endpoint), "application/jsonl"),
-            purpose="batch",
-        )
-        batch = api.batches.create(
-            input_file_id=uploaded.id,
-            endpoint=ENDPOINT_URLS[endpoint],  # type: ignore[arg-type]
-            completion_window="24h",
-        )
-        batch = _wait(api, batch.id, poll_interval, max_wait_s, progress, sleep)
-        records: dict[str, Mapping[str, Any]] = {}
-        if batch.status in FINAL_STATUSES:
-            for file_id in (batch.output_file_id, batch.error_file_id):
-                if file_id:
-                    records.update(read_records(api.files.content(file_id).content))
-    except Exception as err:  # the whole batch failed: every case says why
-        message = describe_error(err)
-        if access is not None:
-            from pytest_ftclass.asking.refusals import is_definitive
 
-            if is_definitive(err):
-                access.refuse(message)
-        results.update({cid: Prediction.failed(message) for line in lines for cid in line.case_ids})
-        return results
-    finally:
-        api.close()
-    unanswered = _unanswered_message(batch)
-    for line in lines:
-        record = records.get(line.custom_id)
-        results.update(_line_predictions(line, record, endpoint, labels, options, unanswered))
-    if approximate:
-        for prediction in results.values():
-            prediction.logprobs_approximate = prediction.ok
-    return results
+    def _failed(self, error: BaseException) -> dict[str, Prediction]:
+        from pytest_ftclass.asking.refusals import is_definitive
 
-
-def make_sync_client(options: ClientOptions) -> Any:
-    """The synchronous ``openai`` client ``options`` describe (OpenAI, or Azure OpenAI)."""
-    import openai
-
-    kind = openai.AzureOpenAI if options.azure_deployment else openai.OpenAI
-    return kind(**client_arguments(options))
+        message = self.describe_error(error)
+        if self.access is not None and is_definitive(error):
+            self.access.refuse(message)
+        return {cid: Prediction.failed(message) for line in self.lines for cid in line.case_ids}
 
 
 def _wait(
@@ -389,28 +333,15 @@ def _unanswered_message(batch: Any) -> str:
 
 
 def _line_predictions(
-    line: BatchLine,
-    record: Mapping[str, Any] | None,
-    endpoint: str,
-    labels: Sequence[str],
-    options: RequestOptions,
-    unanswered: str,
+    line: BatchLine, record: Mapping[str, Any] | None, shape: RequestShape, unanswered: str
 ) -> dict[str, Prediction]:
     """The Predictions of one line's cases from its output (or error) record."""
     if record is None:
-        return {cid: Prediction.failed(unanswered) for cid in line.case_ids}
+        return line.request.failed(unanswered)
     problem = _record_error(record)
     if problem is not None:
-        return {cid: Prediction.failed(problem) for cid in line.case_ids}
-    body = record["response"].get("body")
-    constrained = options.logit_bias is not None
-    if endpoint == "completions":
-        predictions = parse_completions(
-            body, len(line.case_ids), labels=labels, stop=options.stop, constrained=constrained
-        )
-        return dict(zip(line.case_ids, predictions, strict=True))
-    prediction = parse_chat(body, labels=labels, stop=options.stop, constrained=constrained)
-    return {line.case_ids[0]: prediction}
+        return line.request.failed(problem)
+    return line.request.answers(shape, record["response"].get("body"))
 
 
 def _record_error(record: Mapping[str, Any]) -> str | None:

@@ -186,9 +186,7 @@ class RunState:
             self.plan(item.session.items)
         model = self.model_of(item)
         asked = self.canonical(case)
-        # Case items send no HTTP of their own: the rest of the group may be asked for meanwhile.
-        read_ahead = isinstance(item, CaseItem)
-        prediction = self.evaluation.prediction(asked.source, model, asked, read_ahead=read_ahead)
+        prediction = self.evaluation.prediction(asked.source, model, asked)
         if self.progress is not None:
             self.progress.resume(item.nodeid)
         group = self.evaluation.group_of(asked.source, model, asked)
