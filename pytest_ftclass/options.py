@@ -234,9 +234,8 @@ def add_options(parser: pytest.Parser) -> None:
         group.addoption(setting.flag, **kwargs)
         listed = setting.kind in ("linelist", "bounds")
         default = None if setting.kind == "path" else setting.default  # unset: under the rootdir
-        parser.addini(
-            setting.name, setting.help, type="linelist" if listed else "string", default=default
-        )
+        ini_type: Literal["linelist", "string"] = "linelist" if listed else "string"
+        parser.addini(setting.name, setting.help, type=ini_type, default=default)
 
 
 def resolve_settings(config: pytest.Config) -> Settings:

@@ -58,7 +58,8 @@ class Prediction:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Prediction:
-        return cls(**{k: data.get(k) for k in _PREDICTION_FIELDS if k in data})
+        fields: dict[str, Any] = {k: data[k] for k in _PREDICTION_FIELDS if k in data}
+        return cls(**fields)
 
     @classmethod
     def failed(

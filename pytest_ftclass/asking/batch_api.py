@@ -243,7 +243,7 @@ class _Batch:
             )
             batch = api.batches.create(
                 input_file_id=uploaded.id,
-                endpoint=url,  # type: ignore[arg-type]
+                endpoint=url,
                 completion_window="24h",
             )
             batch = _wait(api, batch.id, poll_interval, max_wait_s, progress, sleep)

@@ -164,7 +164,7 @@ def chat_request(
 ) -> dict[str, Any]:
     """Keyword arguments for one Chat Completions request for ``case``."""
     if case.format == "chat":
-        messages = [dict(m) for m in case.input]  # type: ignore[union-attr]
+        messages = [dict(m) for m in case.input if not isinstance(m, str)]
     else:
         messages = [{"role": "user", "content": without_separator(str(case.input), separator)}]
     request: dict[str, Any] = {

@@ -152,7 +152,8 @@ def load_cases(
         )
     if _is_dataframe(source):
         display = name or "<DataFrame>"
-        rows = source.to_dict(orient="records")
+        frame: Any = source
+        rows = frame.to_dict(orient="records")
         return _check_unique(
             [
                 _case_from_row(row, display, i + 1, text_column, label_column, stop)
@@ -248,6 +249,7 @@ def _decode(raw: bytes, display: str) -> str:
 
 
 def _case_from_record(record: dict[str, Any], display: str, line: int, stop: str) -> Case:
+    input_value: str | tuple[Message, ...]
     if "messages" in record:
         input_value, label = _split_chat(record["messages"], display, line)
     elif "prompt" in record or "completion" in record:

@@ -101,7 +101,7 @@ def lookup_key(request: Any, match_on: Any) -> tuple[Hashable, ...]:
     return tuple(part(request) for matcher, part in _KEY_PARTS.items() if matcher in match_on)
 
 
-class IndexedCassette(Cassette):  # type: ignore[misc]
+class IndexedCassette(Cassette):
     """A ``vcr.cassette.Cassette`` whose lookups cost one dict access.
 
     The index maps :func:`lookup_key` of each stored (filtered) request to the
@@ -117,7 +117,8 @@ class IndexedCassette(Cassette):  # type: ignore[misc]
         self._refused: dict[tuple[Hashable, ...], tuple[int, Any]] = {}
         self._loading: int | None = None
         super().__init__(*args, **kwargs)
-        self._filter_chain = self._before_record_request
+        # vcrpy's filter chain, set by Cassette.__init__ (vcrpy ships no type information)
+        self._filter_chain: Callable[[Any], Any] = self._before_record_request  # type: ignore[has-type]
         self._before_record_request = self._filter_once
         self._confirming = [m for m in self._match_on if m is not matchers.body]
 

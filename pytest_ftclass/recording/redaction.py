@@ -227,8 +227,8 @@ class Redactor:
             return body
         redacted = self._json_text(raw)
         if isinstance(body, bytes):
-            return redacted.encode("utf-8", errors="surrogateescape")  # type: ignore[return-value]
-        return redacted  # type: ignore[return-value]
+            return redacted.encode("utf-8", errors="surrogateescape")
+        return redacted
 
     def _json_text(self, text: str) -> str:
         try:
@@ -251,7 +251,7 @@ class Redactor:
 
     def data(self, value: _T) -> _T:
         """A copy of JSON-like ``value`` (dicts, lists, tuples) with every string redacted."""
-        return self._data(value, 0)  # type: ignore[no-any-return]
+        return self._data(value, 0)
 
     def _data(self, value: Any, depth: int) -> Any:
         if isinstance(value, str):

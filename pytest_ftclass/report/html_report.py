@@ -171,7 +171,7 @@ def _sections(
     """One section per model with pooled tasks, then one per task; model under test first."""
     by_task = group_by_task(results)
     tasks = {str(task.get("task", "")): task for task in report.get("tasks") or []}
-    sections = []
+    sections: list[dict[str, Any]] = []
     for model in models_of(report):
         role = ROLE_TITLES.get(model.get("role", ""), "")
         names = model.get("tasks", [])

@@ -31,7 +31,7 @@ SELECTION = "ftclass_selection"
 USAGE_ERROR = "ftclass_usage_error"
 
 
-class PredictionError(pytest.fail.Exception):
+class PredictionError(pytest.fail.Exception):  # type: ignore[name-defined]
     """The model could not be asked, or its answer could not be read.
 
     Raised while the item is set up, so pytest counts it as an error.  Like

@@ -121,9 +121,8 @@ class ReportCollector:
                 continue
             first["other_nodeids"] = [*first.get("other_nodeids", []), nodeid]
             first["critical"] = bool(first.get("critical") or result.get("critical"))
-            first["outcome"] = max(
-                first.get("outcome", ""), result.get("outcome", ""), key=_SEVERITY.get
-            )
+            outcomes = (first.get("outcome", ""), result.get("outcome", ""))
+            first["outcome"] = max(outcomes, key=lambda outcome: _SEVERITY.get(outcome, 0))
         return list(merged.values())
 
     def _write(self, session: pytest.Session) -> None:
