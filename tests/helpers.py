@@ -1,4 +1,9 @@
-"""What many test files share: reading a run's reports, and two models whose answers are known.
+"""What the test files share: data whose answers are known, reading a run's reports.
+
+The reference model is trained on synthetic sentences whose class is given by
+their vocabulary (:func:`training_lines`), so which cases it gets right is
+known by construction: a case written with sport words but labelled ``tech``
+is a misprediction.
 
 ``GOOD`` answers every case of :func:`tests.conftest.validation_lines` right;
 ``BAD`` was trained with sport labelled tech, so it gets exactly the sport
@@ -8,12 +13,55 @@ cases wrong.  :func:`good_and_bad` builds both for a ``ReferenceServer``.
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import training_lines
+SEPARATOR = "\n\n###\n\n"
+VOCABULARY = {
+    "sport": ["goal", "match", "striker", "league", "coach", "stadium", "penalty", "referee"],
+    "tech": ["software", "chip", "laptop", "network", "browser", "server", "robot", "app"],
+    "politics": ["minister", "vote", "election", "party", "senate", "policy", "campaign", "law"],
+}
+FILLER = ["the", "a", "today", "new", "big", "after", "with", "over"]
+
+
+def sentence(label: str, rng: random.Random, words: int = 8) -> str:
+    chosen = [rng.choice(VOCABULARY[label]) for _ in range(words // 2)]
+    chosen += [rng.choice(FILLER) for _ in range(words - len(chosen))]
+    rng.shuffle(chosen)
+    return " ".join(chosen)
+
+
+def training_lines(per_class: int = 30, seed: int = 1) -> list[dict[str, str]]:
+    rng = random.Random(seed)
+    return [
+        {"prompt": sentence(label, rng) + SEPARATOR, "completion": " " + label}
+        for _ in range(per_class)
+        for label in VOCABULARY
+    ]
+
+
+def validation_lines(per_class: int = 4, seed: int = 2) -> list[dict[str, object]]:
+    """Cases the reference model answers right: ``<label>-<n>`` ids."""
+    rng = random.Random(seed)
+    lines: list[dict[str, object]] = []
+    for label in VOCABULARY:
+        for n in range(per_class):
+            text = " ".join(rng.choice(VOCABULARY[label]) for _ in range(6))
+            lines.append(
+                {"id": f"{label}-{n}", "prompt": text + SEPARATOR, "completion": " " + label}
+            )
+    return lines
+
+
+def write_jsonl(path: Path, lines: list[dict[str, object]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    return path
+
 
 GOOD = "ft:babbage-002:acme::good"
 BAD = "ft:babbage-002:acme::bad"
