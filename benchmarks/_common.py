@@ -155,15 +155,17 @@ def run_pytest(
     plugins: Sequence[str] = (),
     timeout: float = 1800,
     python_args: Sequence[str] = (),
+    python: str = sys.executable,
 ) -> Run:
     """Run ``python -m pytest DIR -q -p no:cacheprovider ARGS`` in ``directory``, timed.
 
-    ``plugins`` are extra ``-p`` plugin modules importable from ``benchmarks/``.
+    ``plugins`` are extra ``-p`` plugin modules importable from ``benchmarks/``;
+    ``python`` the interpreter (another virtualenv's, to time another version).
     The peak RSS is that of the pytest process, in MiB: its ``VmHWM`` read from
     ``/proc`` every 20 ms while it runs (``wait4``'s ``ru_maxrss`` would count the
     pages the child shared with this process when it was forked).
     """
-    command = [sys.executable, *python_args, "-m", "pytest", str(directory)]
+    command = [python, *python_args, "-m", "pytest", str(directory)]
     command += ["-q", "-p", "no:cacheprovider"]
     for plugin in plugins:
         command += ["-p", plugin]

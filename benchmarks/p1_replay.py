@@ -19,7 +19,13 @@ the wall times a user waits, not CPU time.  The subprocesses cache compiled
 modules as Python does by default, even where the environment sets
 ``PYTHONDONTWRITEBYTECODE`` (``--no-bytecode-cache`` keeps it).
 ``--plain-vcrpy K`` adds K replays through vcrpy's own ``Cassette``
-(``-p plain_vcrpy``), whose lookups scan every interaction.
+(``-p plain_vcrpy``), whose lookups scan every interaction.  ``--against
+PYTHON`` adds, in the same rounds, a replay by the pytest-ftclass installed in
+another virtualenv: an earlier commit, for a before/after figure::
+
+    git worktree add /tmp/before <commit> && python3 -m venv /tmp/before/.venv
+    /tmp/before/.venv/bin/pip install -e "/tmp/before[dev]"
+    python benchmarks/p1_replay.py --repeat 5 --against /tmp/before/.venv/bin/python
 
 Usage::
 
@@ -35,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -71,12 +78,13 @@ def main(argv: list[str] | None = None) -> int:
         help="keep PYTHONDONTWRITEBYTECODE as the environment sets it",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--against", help="another virtualenv's python: its replay, timed too")
     args = parser.parse_args(argv)
     n = 1_000 if args.quick else args.n
     _common.BYTECODE_CACHE = not args.no_bytecode_cache
     root = Path(tempfile.mkdtemp(prefix="ftclass-p1-"))
     try:
-        return run(root, n, args.repeat, args.plain_vcrpy, args.batch_size)
+        return run(root, n, args.repeat, args.plain_vcrpy, args.batch_size, args.against)
     finally:
         if args.keep:
             print(f"kept {root}")
@@ -84,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def run(root: Path, n: int, repeat: int, plain_repeat: int, batch_size: int) -> int:
+def run(
+    root: Path, n: int, repeat: int, plain_repeat: int, batch_size: int, against: str | None
+) -> int:
     from pytest_ftclass.reference import ReferenceServer
 
     suite = write_suite(root / "suite", n)
@@ -93,23 +103,31 @@ def run(root: Path, n: int, repeat: int, plain_repeat: int, batch_size: int) -> 
     batch = f"--ft-batch-size={batch_size}"
     classifier = train_reference(root)
     with ReferenceServer(lambda _model: classifier) as server:
+        # recorded by the other version when there is one: a newer version reads older cassettes
         recorded = run_pytest(
-            suite, model, batch, f"--ft-base-url={server.base_url}", "--ft-record-mode=new_episodes"
+            suite,
+            model,
+            batch,
+            f"--ft-base-url={server.base_url}",
+            "--ft-record-mode=new_episodes",
+            python=against or sys.executable,
         )
     print(f"recorded {n} cases in {recorded.seconds:.1f} s (exit {recorded.returncode})")
     _check(recorded, n)
 
-    variants: dict[str, tuple[Path, list[str], list[str]]] = {
-        "bare pytest": (bare, [], []),
-        "replay": (suite, [model, batch], []),
-        "replay, no report": (suite, [model, batch, "-o", "ft_report=false"], []),
+    variants: dict[str, tuple[Path, list[str], list[str], str]] = {
+        "bare pytest": (bare, [], [], sys.executable),
+        "replay": (suite, [model, batch], [], sys.executable),
+        "replay, no report": (suite, [model, batch, "-o", "ft_report=false"], [], sys.executable),
     }
+    if against:
+        variants["replay, --against"] = (suite, [model, batch], [], against)
     print(machine_note())
     print(bytecode_note())
     times: dict[str, list[float]] = {name: [] for name in variants}
     for round_ in range(repeat):
-        for name, (directory, extra, plugins) in variants.items():
-            one = run_pytest(directory, *extra, plugins=plugins)
+        for name, (directory, extra, plugins, python) in variants.items():
+            one = run_pytest(directory, *extra, plugins=plugins, python=python)
             _check(one, n)
             times[name].append(one.seconds)
         print(f"  round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()))
@@ -150,6 +168,12 @@ def run(root: Path, n: int, repeat: int, plain_repeat: int, batch_size: int) -> 
             "",
         ],
     ]
+    if "replay, --against" in medians:
+        other = medians["replay, --against"]
+        summary.append(
+            ["replay / --against's", medians["replay"], other, medians["replay"] / other, "", ""]
+        )
+        summary.append(["--against's / bare pytest", other, base, other / base, "", ""])
     if "replay, plain vcrpy" in medians:
         plain = medians["replay, plain vcrpy"]
         summary.append(

@@ -147,6 +147,10 @@ class Recorder:
         request.body = private_body(request.body, keep_text=self.keep_prompts, redactor=redactor)
         return request
 
+    def filter_body(self, body: Any) -> Any:
+        """A JSON request body as the cassette keeps it: canonical, texts digested, secrets out."""
+        return private_body(body, keep_text=self.keep_prompts, redactor=self.redactor)
+
     def _before_record_response(self, response: dict[str, Any]) -> dict[str, Any] | None:
         """A response as it is written: answers only, allowed headers only, secrets replaced."""
         if corruption_of(response) is not None:

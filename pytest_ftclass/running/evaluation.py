@@ -24,6 +24,7 @@ import functools
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pytest_ftclass.asking.clients import ClientOptions
@@ -226,6 +227,9 @@ class Evaluation:
         if isinstance(shape, str):
             return {case.id: Prediction.failed(shape) for case in pending}
 
+        if not settings.live and not settings.batch_api:
+            return self._replay_group(group, pending, shape, client, path)
+
         def describe(error: BaseException) -> str:
             if is_missing_from_cassette(error):
                 return missing_message(self.recorder.source_of(path), settings.record_mode, error)
@@ -263,6 +267,34 @@ class Evaluation:
         for case in pending:
             predictions.setdefault(case.id, Prediction.failed("no prediction was returned"))
         return predictions
+
+    def _replay_group(
+        self,
+        group: Group,
+        pending: list[Case],
+        shape: RequestShape,
+        client: ClientOptions,
+        path: Path,
+    ) -> dict[str, Prediction]:
+        """``pending`` answered from the group's cassette: no vcrpy, no HTTP client."""
+        from pytest_ftclass.asking.replay import replay
+        from pytest_ftclass.recording.replay import CassetteReplay
+
+        try:
+            cassette = CassetteReplay.read(self.recorder, path)
+        except BrokenCassette as broken:  # explained at the group's first case only
+            positions = group.positions()
+            told = min(group.selected, key=lambda i: positions.get(i, 1 << 62))
+            return broken.predictions([case.id for case in pending], told=told)
+        return replay(
+            pending,
+            shape,
+            client,
+            cassette,
+            batch_size=self.settings.batch_size,
+            source_cases=group.source_cases,
+            redactor=self.redactor,
+        )
 
     def _replayed_rule(self, cassette: Any) -> Callable[[str, dict[str, Any]], bool] | None:
         """How :func:`predict` tells a replayed answer from a live one in this record mode."""

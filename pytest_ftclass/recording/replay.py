@@ -1,0 +1,128 @@
+"""A cassette read for replay without vcrpy or the HTTP stack: answers looked up by request.
+
+The matching rules are those the recording path gives vcrpy (method, path and
+body; see :mod:`pytest_ftclass.recording.cassette_index`): a request's body goes
+through the recorder's own filter (prompt text as digests, secrets redacted)
+and is compared as canonical JSON with the recorded bodies, which went through
+the same filter.  An interaction the recorder would refuse to replay (an
+error status, a body that is no answer) is *corrupt*: a request that matches
+only such an interaction says so, naming its number.  Like vcrpy with
+``allow_playback_repeats``, the first recorded answer to a request answers it
+every time.
+
+>>> import json, pathlib, tempfile
+>>> from pytest_ftclass.recording.recorder import Recorder
+>>> body = {"model": "m", "prompt": ["ftclass-sha256:" + "0" * 64]}
+>>> answer = {"choices": [{"index": 0, "text": " sport"}]}
+>>> interaction = {
+...     "request": {"method": "POST", "uri": "http://127.0.0.1:9/v1/completions",
+...                 "body": json.dumps(body), "headers": {}},
+...     "response": {"status": {"code": 200, "message": "OK"}, "headers": {},
+...                  "body": {"string": json.dumps(answer)}}}
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "c.json"
+>>> _ = path.write_text(json.dumps({"interactions": [interaction], "version": 1}))
+>>> replay = CassetteReplay.read(Recorder(path.parent), path)
+>>> json.loads(replay.answer("https://api.example/v1/completions", body))["choices"][0]["text"]
+' sport'
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Hashable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from pytest_ftclass.recording.cassette_files import corruption_of, read_cassette
+
+if TYPE_CHECKING:
+    from pytest_ftclass.recording.recorder import Recorder
+
+
+class NotRecorded(LookupError):
+    """The cassette holds no answer to the request; the message says how to record it."""
+
+
+class CassetteReplay:
+    """The answers of one cassette file, by request key."""
+
+    def __init__(self, recorder: Recorder, path: Path, source: Path) -> None:
+        self.recorder = recorder
+        self.path = path  # the cassette's name
+        self.source = source  # the file it is read from (its older name, perhaps)
+        self._answers: dict[tuple[Hashable, ...], str] = {}
+        self._corrupt: dict[tuple[Hashable, ...], tuple[int, Any]] = {}
+
+    @classmethod
+    def read(cls, recorder: Recorder, path: Path) -> CassetteReplay:
+        """The cassette at ``path`` (or its older name); empty when there is none.
+
+        Raises :class:`~pytest_ftclass.recording.cassette_files.BrokenCassette`
+        when the file cannot be used.
+        """
+        source = recorder.source_of(path)
+        replay = cls(recorder, path, source)
+        try:
+            data = read_cassette(source)
+        except FileNotFoundError:
+            return replay
+        for number, interaction in enumerate(data["interactions"], start=1):
+            replay._add(number, interaction["request"], interaction["response"])
+        return replay
+
+    def _add(self, number: int, request: dict[str, Any], response: dict[str, Any]) -> None:
+        body = request.get("body")
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        key = self._key(str(request.get("method", "")), str(request.get("uri", "")), body)
+        if corruption_of(response) is not None:
+            self._corrupt.setdefault(key, (number, response))
+            return
+        string = response["body"]["string"]
+        if isinstance(string, bytes):
+            string = string.decode("utf-8", errors="replace")
+        self._answers.setdefault(key, self.recorder.redactor.body(string))
+
+    def _key(self, method: str, uri: str, body: Any) -> tuple[Hashable, ...]:
+        filtered = self.recorder.filter_body(body)
+        return (method.upper(), urlsplit(uri).path or "/", _canonical(filtered))
+
+    def holds(self, url: str, request: dict[str, Any]) -> bool:
+        """Whether a POST of ``request`` to ``url`` has an answer here."""
+        return self._request_key(url, request) in self._answers
+
+    def answer(self, url: str, request: dict[str, Any]) -> str:
+        """The recorded answer's body to a POST of ``request`` to ``url``.
+
+        Raises :class:`NotRecorded` with what to tell the user when there is none.
+        """
+        key = self._request_key(url, request)
+        found = self._answers.get(key)
+        if found is not None:
+            return found
+        corrupt = self._corrupt.get(key)
+        if corrupt is not None:
+            number, response = corrupt
+            raise NotRecorded(
+                f"cassette {self.source}: corrupt interaction {number} "
+                f"({corruption_of(response)}); record it again by running pytest with "
+                "--ft-record-mode=new_episodes"
+            )
+        from pytest_ftclass.recording.recorder import missing_message
+
+        raise NotRecorded(missing_message(self.source, self.recorder.record_mode))
+
+    def _request_key(self, url: str, request: dict[str, Any]) -> tuple[Hashable, ...]:
+        return self._key("POST", url, json.dumps(request).encode("utf-8"))
+
+
+def _canonical(body: Any) -> Hashable:
+    """A body as canonical JSON when it parses as JSON, else as it is (as the index keys it)."""
+    if body is None or body in (b"", ""):
+        return None
+    try:
+        data = json.loads(body)
+    except (ValueError, TypeError):
+        return body if isinstance(body, (bytes, str)) else repr(body)
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
