@@ -100,3 +100,48 @@ def good_and_bad() -> dict[str, Any]:
 
 def files_under(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.is_file())
+
+
+def dense(confusion_matrix: dict[str, Any]) -> dict[str, Any]:
+    """A report's sparse confusion matrix (non-zero ``[row, column, count]`` cells) made dense.
+
+    Written here, apart from the package, so the tests read the format independently.
+    """
+    labels = confusion_matrix["labels"]
+    rows = [[0] * len(labels) for _ in labels]
+    for row, column, count in confusion_matrix["cells"]:
+        assert count > 0 and rows[row][column] == 0, "cells are non-zero and listed once"
+        rows[row][column] = count
+    return {"labels": labels, "matrix": rows}
+
+
+def page_blob(page: str) -> dict[str, Any]:
+    """The data blob of an HTML report (``<script type="application/json" id="ftclass-data">``)."""
+    return json.loads(page.split('id="ftclass-data">', 1)[1].split("</script>", 1)[0])
+
+
+EXPLORER_FIELDS = (
+    "task", "case_id", "nodeid", "expected", "predicted", "confidence", "status", "flags",
+    "digest", "text", "error",
+)  # fmt: skip
+STATUSES = ("correct", "mispredicted", "error")
+
+
+def explorer_cases(page: str) -> list[dict[str, Any]]:
+    """The explorer's rows of an HTML report as dicts, labels and tasks by name.
+
+    The row layout is the one documented in ``pytest_ftclass.report.html_views``.
+    """
+    blob = page_blob(page)
+    cases = []
+    for row in blob["rows"]:
+        case = dict(zip(EXPLORER_FIELDS, row, strict=True))
+        case["task"] = blob["tasks"][case["task"]]["task"]
+        case["expected"] = blob["labels"][case["expected"]]
+        case["predicted"] = None if case["predicted"] < 0 else blob["labels"][case["predicted"]]
+        case["status"] = STATUSES[case["status"]]
+        case["critical"] = bool(case["flags"] & 1)
+        case["out_of_set"] = bool(case["flags"] & 2)
+        case["error"] = None if case["error"] < 0 else blob["errors"][case["error"]]
+        cases.append(case)
+    return cases

@@ -32,18 +32,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
     "N_BINS",
     "PROBABILITY_FLOOR",
+    "ScoredProbabilities",
     "auprc",
     "auroc",
+    "bins_from_confidence",
     "brier_score",
     "calibration_bins",
     "class_probabilities",
     "log_loss",
     "probability_matrix",
+    "score_probabilities",
 ]
 
 PROBABILITY_FLOOR = 1e-6
@@ -154,17 +158,29 @@ def calibration_bins(probabilities: Any, true_index: Any, n_bins: int = N_BINS) 
     n = len(truth)
     p = np.asarray(probabilities, dtype=float).reshape(n, -1) if n else np.zeros((0, 1))
     top = p.argmax(axis=1)
-    conf = p[np.arange(n), top]
+    return bins_from_confidence(p[np.arange(n), top], top == truth, n_bins)
+
+
+def bins_from_confidence(confidence: Any, right: Any, n_bins: int = N_BINS) -> dict[str, Any]:
+    """:func:`calibration_bins` from each case's top-class confidence and whether it was right.
+
+    >>> round(bins_from_confidence([0.9, 0.8, 0.65], [True, False, True])["ece"], 4)
+    0.4167
+    """
+    import numpy as np
+
+    conf = np.asarray(confidence, dtype=float)
+    n = len(conf)
     index = np.minimum((conf * n_bins).astype(int), n_bins - 1)
     counts = np.bincount(index, minlength=n_bins)
     conf_sums = np.bincount(index, weights=conf, minlength=n_bins)
-    right = np.bincount(index, weights=(top == truth).astype(float), minlength=n_bins)
+    hits = np.bincount(index, weights=np.asarray(right, dtype=float), minlength=n_bins)
     bins = []
     ece = 0.0
     for i in range(n_bins):
         count = int(counts[i])
         mean_conf = float(conf_sums[i] / count) if count else None
-        accuracy = float(right[i] / count) if count else None
+        accuracy = float(hits[i] / count) if count else None
         if count:
             ece += count / n * abs(accuracy - mean_conf)  # type: ignore[operator]
         bins.append(
@@ -177,6 +193,88 @@ def calibration_bins(probabilities: Any, true_index: Any, n_bins: int = N_BINS) 
             }
         )
     return {"ece": float(ece) if n else None, "n": n, "bins": bins}
+
+
+@dataclass(frozen=True)
+class ScoredProbabilities:
+    """What the probabilistic metrics need of each case's distribution, without the matrix.
+
+    Per case that has a distribution (``has``): the probability of the true class
+    (``true``), the squared error against the one-hot truth summed over every
+    label (``squared_error``), the top-class probability (``top``) and whether
+    the top class is the expected one (``right``).  Built by
+    :func:`score_probabilities` in time and memory linear in the cases and the
+    labels each lists, never cases × labels.
+    """
+
+    has: Any
+    true: Any
+    squared_error: Any
+    top: Any
+    right: Any
+    n_labels: int
+
+    @property
+    def log_loss(self) -> float | None:
+        """As :func:`log_loss` on the dense matrix."""
+        import numpy as np
+
+        return float(-np.log(self.true).mean()) if len(self.true) else None
+
+    @property
+    def brier_score(self) -> float | None:
+        """As :func:`brier_score` on the dense matrix (halved for two labels)."""
+        if not len(self.true):
+            return None
+        score = float(self.squared_error.mean())
+        return score / 2 if self.n_labels == 2 else score
+
+
+def score_probabilities(
+    logprobs: Sequence[Mapping[str, float] | None],
+    labels: Sequence[str],
+    true_labels: Sequence[str],
+) -> ScoredProbabilities:
+    """:func:`probability_matrix`'s distributions, summed up per case without the matrix.
+
+    A label the response did not list has the floor's share, so each case costs
+    only what it lists; ties for the top class go to the first label in label
+    order, as ``argmax`` does on the dense matrix.
+
+    >>> scored = score_probabilities([{"b": 0.0}, {}], ["a", "b"], ["b", "a"])
+    >>> scored.has.tolist(), scored.true.round(6).tolist(), scored.right.tolist()
+    ([True, False], [0.999999], [True])
+    """
+    import numpy as np
+
+    column = {label: i for i, label in enumerate(labels)}
+    k = len(labels)
+    has = np.zeros(len(logprobs), dtype=bool)
+    true, squared, top, right = [], [], [], []
+    for row, (listed, expected) in enumerate(zip(logprobs, true_labels, strict=True)):
+        raw: dict[int, float] = {}
+        for label, value in (listed or {}).items():
+            index = column.get(label)
+            if index is not None:
+                raw[index] = max(math.exp(value), PROBABILITY_FLOOR)
+        if not raw:
+            continue
+        has[row] = True
+        total = sum(raw.values()) + (k - len(raw)) * PROBABILITY_FLOOR
+        floor = PROBABILITY_FLOOR / total
+        truth = column[expected]
+        p_true = raw[truth] / total if truth in raw else floor
+        error = sum((p / total) ** 2 for i, p in raw.items() if i != truth)
+        error += (1.0 - p_true) ** 2 + (k - len(raw) - (truth not in raw)) * floor * floor
+        best = max(raw.values()) / total
+        first = min(i for i, p in raw.items() if p / total == best) if best > floor else 0
+        true.append(p_true)
+        squared.append(error)
+        top.append(best)
+        right.append(first == truth)
+    return ScoredProbabilities(
+        has, np.array(true), np.array(squared), np.array(top), np.array(right, dtype=bool), k
+    )
 
 
 def auroc(scores: Sequence[float], positive: Sequence[int]) -> float | None:

@@ -1,10 +1,15 @@
-"""Two fine-tunes side by side on the same cases.
+"""Fine-tunes side by side on the same cases.
 
-Cases are paired by case source and case id.  For every source both models
-answered: both models' metrics with their deltas, McNemar's exact test on paired
-correctness, the flip lists (cases A got right and B wrong, and the reverse),
-per-class F1 deltas, both confusion matrices, and latency and token usage when
-the runs were live.  Cases only one run has are listed, never dropped silently.
+Cases are paired by case source and case id.  :func:`compare_results` compares
+two runs, A and B: for every source both answered, both models' metrics with
+the deltas B − A, McNemar's exact test on paired correctness, the flip lists
+(cases A got right and B wrong, and the reverse), per-class F1 deltas, both
+confusion matrices, and latency (answers asked live only) and token usage
+(``as_recorded`` when some were replayed).  Cases only one run has are listed,
+never dropped silently.  :func:`compare_runs` compares several: each against
+the first (the reference: the model under test, or the first report), and all
+of them together in a leaderboard per source
+(:mod:`pytest_ftclass.judging.leaderboard`).
 
 >>> from pytest_ftclass.results import CaseResult
 >>> def r(model, i, predicted):
@@ -22,12 +27,44 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pytest_ftclass.judging.leaderboard import DEFAULT_ALPHA, leaderboards
 from pytest_ftclass.judging.metrics import classification_metrics
 from pytest_ftclass.judging.significance import paired
 from pytest_ftclass.results import CaseResult
 
-SCHEMA = "ftclass-comparison/1"
+SCHEMA = "ftclass-comparison/2"
 HEADLINE = ("accuracy", "macro_f1", "weighted_f1")
+
+
+def compare_runs(
+    runs: Mapping[str, Sequence[CaseResult]], *, alpha: float = DEFAULT_ALPHA
+) -> dict[str, Any]:
+    """Every run against the first (``pairs``), and all of them in ``leaderboards``.
+
+    ``runs`` maps a model (or report) name to its results, the reference first.
+    Schema ``ftclass-comparison/2``: ``{"schema", "reference", "models",
+    "alpha", "pairs": [compare_results(reference, other), ...], "leaderboards"}``.
+
+    >>> from pytest_ftclass.results import CaseResult
+    >>> def r(model, i, predicted):
+    ...     return CaseResult(f"c{i}", f"t::c{i}", "v.jsonl", model, "chat", "a", predicted)
+    >>> out = compare_runs({"A": [r("A", 0, "a")], "B": [r("B", 0, "b")], "C": [r("C", 0, "a")]})
+    >>> [(p["model_a"], p["model_b"]) for p in out["pairs"]], out["leaderboards"][0]["best"]
+    ([('A', 'B'), ('A', 'C')], 'A')
+    """
+    names = list(runs)
+    reference = names[0] if names else ""
+    return {
+        "schema": SCHEMA,
+        "reference": reference,
+        "models": names,
+        "alpha": alpha,
+        "pairs": [
+            compare_results(runs[reference], runs[name], name_a=reference, name_b=name)
+            for name in names[1:]
+        ],
+        "leaderboards": leaderboards(runs, alpha=alpha),
+    }
 
 
 def compare_results(
@@ -72,7 +109,6 @@ def compare_results(
             }
         )
     return {
-        "schema": SCHEMA,
         "model_a": name_a,
         "model_b": name_b,
         "sources": compared,
@@ -81,10 +117,19 @@ def compare_results(
     }
 
 
-def split_by_model(
-    results: Sequence[CaseResult], model_a: str, model_b: str
-) -> tuple[list[CaseResult], list[CaseResult]]:
-    return [r for r in results if r.model == model_a], [r for r in results if r.model == model_b]
+def by_model(results: Sequence[CaseResult], models: Sequence[str]) -> dict[str, list[CaseResult]]:
+    """``results`` split by model, for the ``models`` given and in their order.
+
+    >>> from pytest_ftclass.results import CaseResult
+    >>> rs = [CaseResult("c", "n", "s", m, "chat", "a", "a") for m in "BAB"]
+    >>> {m: len(group) for m, group in by_model(rs, ["A", "B"]).items()}
+    {'A': 1, 'B': 2}
+    """
+    runs: dict[str, list[CaseResult]] = {model: [] for model in models}
+    for result in results:
+        if result.model in runs:
+            runs[result.model].append(result)
+    return runs
 
 
 def _model_name(results: Sequence[CaseResult], fallback: str) -> str:
@@ -121,11 +166,11 @@ def _flip(a: CaseResult, b: CaseResult) -> dict[str, Any]:
 
 
 def _live_summary(results: Sequence[CaseResult]) -> dict[str, Any] | None:
-    latencies = sorted(r.latency_s for r in results if r.latency_s is not None)
+    latencies = sorted(r.latency_s for r in results if r.latency_s is not None and not r.replayed)
     usage = [r.usage for r in results if r.usage]
     if not latencies and not usage:
         return None
-    summary: dict[str, Any] = {}
+    summary: dict[str, Any] = {"as_recorded": any(r.replayed for r in results if r.usage)}
     if latencies:
         summary["latency_p50_s"] = statistics.median(latencies)
         summary["latency_p95_s"] = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]

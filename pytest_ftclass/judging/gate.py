@@ -13,14 +13,19 @@ model) or for the whole run:
   ``--ft-significance 0.05`` a larger drop fails only when McNemar's exact test
   on the cases both runs share says the current model gets significantly fewer
   of them right (p < 0.05, one-sided);
-- ``--ft-compare B --ft-gate-compare``: fail when B is significantly worse than
-  the main model on the same cases (same test and level, 0.05 by default).
+- ``--ft-compare B [--ft-compare C ...] --ft-gate-compare``: fail when the
+  model under test is significantly worse than a compared model on the same
+  cases (McNemar's exact test, one-sided, its p-values Holm-corrected over the
+  compared models of each source; ``--ft-significance``, 0.05 by default).
+  The compared models' errors then count too: a comparison on errored answers
+  says nothing.
 
 The gate fails closed.  Once any criterion is set (not only critical cases), it
 also fails when no case was scored, when the run asked only part of the suite
 (unless ``--ft-allow-subset``) and when a baseline shares no case with the run.
-Thresholds, drops, critical cases and errors are judged on the models under
-test, never on the ``--ft-compare`` model unless ``--ft-gate-compare``.
+Thresholds, drops and critical cases are judged on the models under test,
+never on a ``--ft-compare`` model; its errors count only with
+``--ft-gate-compare``.
 
 >>> bound = Bound.parse("recall[spam]=0.98")
 >>> bound.metric, bound.value
@@ -223,22 +228,23 @@ class GateResult:
 def evaluate_gate(report: Mapping[str, Any], config: GateConfig) -> GateResult:
     """Judge a report (the dict of :func:`pytest_ftclass.report.build_report`).
 
-    Tasks and cases of the comparison model (``role`` ``comparison`` in the
-    report) are judged only with ``gate_compare``, and then for critical cases
-    and errors only (and against the main model by :func:`_compare`).
+    Tasks and cases of the compared models (``role`` ``comparison`` in the
+    report) are judged only with ``gate_compare``, and then for their errors
+    (and as the yardstick of :func:`_compare`).
     """
     result = GateResult(configured=config.configured)
     compared = {t["model"] for t in report.get("models", []) if t.get("role") == COMPARISON}
     tasks = [t for t in report.get("tasks", []) if t.get("model") not in compared]
     cases = report.get("cases", [])
-    judged = [c for c in cases if config.gate_compare or c.get("model") not in compared]
+    tested = [c for c in cases if c.get("model") not in compared]
+    judged = cases if config.gate_compare else tested
     if config.configured:
         result.verdicts += _coverage(judged, report.get("selection") or {}, config)
     for bound in config.minimums:
         result.verdicts += _threshold(tasks, bound, at_least=True)
     for bound in config.maximums:
         result.verdicts += _threshold(tasks, bound, at_least=False)
-    critical = [c for c in judged if c.get("critical")]
+    critical = [c for c in tested if c.get("critical")]
     if critical:
         missed = [c for c in critical if not c.get("error") and not _correct(c)]
         result.verdicts.append(
@@ -443,30 +449,37 @@ def _shared_correctness(
 
 
 def _compare(report: Mapping[str, Any], compared: set[str], config: GateConfig) -> list[Verdict]:
+    """The model under test against each compared model, per source (Holm over the compared)."""
+    from pytest_ftclass.judging.leaderboard import holm
+
     alpha = config.significance if config.significance is not None else DEFAULT_SIGNIFICANCE
     verdicts = []
     tasks = report.get("tasks", [])
+    cases = report.get("cases", [])
     for task in tasks:
         if task.get("model") in compared:
             continue
-        for candidate in tasks:
-            if candidate.get("model") not in compared or candidate.get("source") != task.get(
-                "source"
-            ):
-                continue
-            comparison = paired(
-                _shared_correctness(report, report.get("cases", []), candidate, task)
+        rivals = [
+            t for t in tasks if t.get("model") in compared and t.get("source") == task.get("source")
+        ]
+        counts = [paired(_shared_correctness(report, cases, task, rival)) for rival in rivals]
+        adjusted = holm([c.p_b_worse for c in counts])
+        for rival, comparison, p in zip(rivals, counts, adjusted, strict=True):
+            # A is the compared model, B the model under test: B must not be significantly worse
+            worse = comparison.a_only > comparison.b_only and p < alpha
+            holm_note = (
+                f", Holm-corrected over {len(rivals)} compared models" if len(rivals) > 1 else ""
             )
-            p = comparison.p_b_worse
             verdicts.append(
                 Verdict(
-                    f"p-value that {candidate['model']} is worse",
+                    f"p-value that {task['model']} is worse than {rival['model']}",
                     task.get("source", ""),
                     p,
                     alpha,
-                    not comparison.b_significantly_worse(alpha),
-                    f"{comparison.a_only} cases only {task['model']} gets right, "
-                    f"{comparison.b_only} only {candidate['model']}; McNemar one-sided p={p:.3g}",
+                    not worse,
+                    f"{comparison.b_only} cases only {task['model']} gets right, "
+                    f"{comparison.a_only} only {rival['model']}; McNemar one-sided "
+                    f"p={comparison.p_b_worse:.3g}{holm_note}",
                     op=">=",
                 )
             )

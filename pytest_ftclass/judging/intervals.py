@@ -89,7 +89,9 @@ def bootstrap_macro_f1_interval(
     cases fall in each (expected, predicted) cell of the confusion matrix, and
     those counts follow a multinomial law; so each resample is one multinomial
     draw over the occupied cells (``numpy.random.default_rng(seed).multinomial``,
-    cells in sorted order), which costs the same for 100 or 100,000 cases.  The
+    cells in sorted order), which costs the same for 100 or 100,000 cases, and
+    time and memory grow with the occupied cells plus the classes, never their
+    product.  The
     interval is the ``(1-level)/2`` and ``(1+level)/2`` percentiles (numpy's
     default linear interpolation) of the resampled macro-F1.  ``None`` when
     there are no cases or no labels.
@@ -107,13 +109,35 @@ def bootstrap_macro_f1_interval(
     cells, counts = np.unique(true * width + pred, return_counts=True)
     cell_true, cell_pred = cells // width, cells % width
     rng = np.random.default_rng(seed)
-    draws = rng.multinomial(len(true), counts / counts.sum(), size=resamples).astype(float)
-
-    # per resample and class: true positives, predictions of the class, cases of the class
-    onehot_true = (cell_true[:, None] == np.arange(n_labels)[None, :]).astype(float)
-    onehot_pred = (cell_pred[:, None] == np.arange(n_labels)[None, :]).astype(float)
-    onehot_tp = onehot_true * (cell_true == cell_pred)[:, None]
-    scores = macro_f1_from_counts(draws @ onehot_tp, draws @ onehot_pred, draws @ onehot_true)
+    scores = np.empty(resamples)
+    # per resample and class: true positives, predictions of the class, cases of the class,
+    # summed from the drawn cell counts in chunks of resamples (memory: cells + classes)
+    chunk = max(1, min(resamples, _BOOTSTRAP_CELLS // max(len(cells), n_labels)))
+    for start in range(0, resamples, chunk):
+        size = min(chunk, resamples - start)
+        draws = rng.multinomial(len(true), counts / counts.sum(), size=size).astype(float)
+        per_class = [
+            _class_sums(draws, np.flatnonzero(mask), where, n_labels)
+            for mask, where in (
+                ((cell_true == cell_pred) & (cell_true < n_labels), cell_true),
+                (cell_pred < n_labels, cell_pred),
+                (cell_true < n_labels, cell_true),
+            )
+        ]
+        scores[start : start + size] = macro_f1_from_counts(*per_class)
     tail = (1.0 - level) / 2 * 100
     low, high = np.percentile(scores, [tail, 100 - tail])
     return float(low), float(high)
+
+
+_BOOTSTRAP_CELLS = 4_000_000  # drawn cell counts held at once (32 MB of float64)
+
+
+def _class_sums(draws: Any, columns: Any, classes: Any, n_labels: int) -> Any:
+    """``out[r, k]``: the sum of ``draws[r, c]`` over the ``columns`` c whose class is k."""
+    import numpy as np
+
+    size = draws.shape[0]
+    index = (np.arange(size)[:, None] * n_labels + classes[columns][None, :]).ravel()
+    sums = np.bincount(index, weights=draws[:, columns].ravel(), minlength=size * n_labels)
+    return sums.reshape(size, n_labels)

@@ -11,7 +11,7 @@
 >>> m["n_cases"], m["n_scored"], m["n_errors"], m["n_correct"], round(m["accuracy"], 3)
 (4, 3, 1, 2, 0.667)
 >>> m["confusion_matrix"]
-{'labels': ['sport', 'tech'], 'matrix': [[1, 1], [0, 1]]}
+{'labels': ['sport', 'tech'], 'cells': [[0, 0, 1], [0, 1, 1], [1, 1, 1]]}
 >>> m["per_class"]["tech"]
 {'precision': 0.5, 'recall': 1.0, 'f1': 0.6666666666666666, 'support': 1}
 >>> classification_metrics([])["accuracy"] is None
@@ -32,6 +32,11 @@ Definitions (written down because every report and gate relies on them):
 - A prediction outside the label set is *out of set*: it is always wrong, lowers
   the recall of the expected class, and appears as an extra row/column of the
   confusion matrix (appended after the sorted label set, themselves sorted).
+- The confusion matrix is sparse: ``{"labels": [...], "cells": [[expected,
+  predicted, count], ...]}`` lists its non-zero cells by label position, row
+  by row (rows are expected labels, columns predicted ones), so it grows with
+  the cases and the labels, not the labels squared; a row's shares are its
+  cells divided by the row's total.  :func:`confusion_rows` makes it dense.
 - When nothing was scored, the metrics (``accuracy``, ``per_class``,
   ``macro_f1``, ``weighted_f1``, ``confusion_matrix``) are ``None``.
 
@@ -43,17 +48,21 @@ Definitions (written down because every report and gate relies on them):
   the expected labels; ``cohen_kappa`` and ``mcc`` (Matthews) are computed from
   the whole confusion matrix, out-of-set columns included.  Kappa is ``None``
   when undefined (chance agreement is 1); MCC is 0 when undefined, as in
-  scikit-learn.  ``confusion_matrix_normalized`` divides each row by its total
-  (an empty row stays 0).
+  scikit-learn.
 - ``error_rate`` is ``n_errors / n_cases``, ``out_of_set_rate`` is
   ``n_out_of_set / n_scored``.
 - ``log_loss``, ``brier_score``, ``ece`` and ``calibration`` come from the
   log-probabilities of the scored cases, renormalised over the label set as
   :mod:`pytest_ftclass.judging.calibration` describes; cases without any listed label
   are left out (``n_with_probabilities``).
+- ``abstention`` is the coverage–accuracy curve of abstaining below a
+  confidence, with a table of thresholds and the threshold reaching each
+  target accuracy (:mod:`pytest_ftclass.judging.abstention`).
 - A *binary* task has exactly two labels.  Its ``binary`` entry has the
   precision/recall/F1 of the positive class (from the predicted labels) and
-  AUROC/AUPRC (from the positive class's probability).  The positive class is
+  AUROC/AUPRC (from the positive class's probability), and under ``curves``
+  the ROC and precision–recall points with the model's operating point
+  (:mod:`pytest_ftclass.judging.curves`).  The positive class is
   ``positive_class`` when it is one of the two labels; otherwise, if exactly
   one label is (case-insensitively) one of :data:`POSITIVE_NAMES`, that one;
   otherwise the second label in sorted order.  ``legacy`` repeats numbers under
@@ -81,7 +90,8 @@ use it as the oracle these numbers are checked against).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pytest_ftclass.results import CaseResult
@@ -94,6 +104,10 @@ __all__ = [
     "choose_positive_class",
     "classification_metrics",
     "confidence",
+    "confusion_cells",
+    "confusion_entries",
+    "confusion_rows",
+    "declared_labels",
     "group_by_task",
     "is_scored",
     "label_set",
@@ -135,12 +149,34 @@ def label_set(results: Iterable[CaseResult]) -> list[str]:
     >>> label_set([r])
     ['a', 'b']
     """
-    labels: set[str] = set()
-    for result in results:
-        labels.update(result.labels)
-        if is_scored(result):
-            labels.add(result.expected)
+    labels = set(declared_labels(results))
+    labels.update(result.expected for result in results if is_scored(result))
     return sorted(labels)
+
+
+def declared_labels(results: Iterable[CaseResult]) -> frozenset[str]:
+    """The union of the results' declared ``labels``, each list read once.
+
+    Results of one task share one list, so this costs the cases plus the labels,
+    not their product.
+
+    >>> from pytest_ftclass.results import CaseResult
+    >>> shared = ["a", "b"]
+    >>> rs = [CaseResult(f"c{i}", "n", "s", "m", "chat", "a", "a", labels=shared) for i in range(3)]
+    >>> sorted(declared_labels(rs))
+    ['a', 'b']
+    """
+    labels: set[str] = set()
+    seen: set[int] = set()
+    previous: list[str] | None = None
+    for result in results:
+        listed = result.labels
+        if listed is previous or id(listed) in seen:
+            continue
+        seen.add(id(listed))
+        previous = listed
+        labels.update(listed)
+    return frozenset(labels)
 
 
 POSITIVE_NAMES = frozenset({"1", "yes", "true", "positive", "spam", "sport"})
@@ -170,10 +206,11 @@ def classification_metrics(
     Returns a dict with ``n_cases``, ``n_scored``, ``n_errors``, ``n_correct``,
     ``n_mispredicted``, ``n_out_of_set``, ``accuracy``, ``per_class``
     (``{label: {"precision", "recall", "f1", "support"}}``), ``macro_f1``,
-    ``weighted_f1`` and ``confusion_matrix`` (``{"labels": [...], "matrix":
-    [[...]]}``, rows are expected labels, columns predicted labels), plus the
-    intervals, agreement, calibration, binary, legacy, slice, latency and usage
-    entries described in the module docstring.  ``positive_class`` picks the
+    ``weighted_f1`` and ``confusion_matrix`` (``{"labels": [...], "cells":
+    [[expected, predicted, count], ...]}``, its non-zero cells), plus the
+    intervals, agreement, calibration, abstention, binary, legacy, slice,
+    latency and usage entries described in the module docstring.  Time and
+    memory grow with the cases plus the labels.  ``positive_class`` picks the
     positive class of a binary task.  Never raises on empty input.
 
     >>> from pytest_ftclass.results import CaseResult
@@ -208,7 +245,6 @@ def classification_metrics(
         "balanced_accuracy": None,
         "cohen_kappa": None,
         "mcc": None,
-        "confusion_matrix_normalized": None,
         "error_rate": (len(results) - len(scored)) / len(results) if results else None,
         "out_of_set_rate": n_out_of_set / len(scored) if scored else None,
         "n_with_probabilities": 0,
@@ -216,6 +252,7 @@ def classification_metrics(
         "brier_score": None,
         "ece": None,
         "calibration": None,
+        "abstention": None,
         "binary": None,
         "legacy": {},
         "slices": _slices(results),
@@ -239,9 +276,9 @@ def classification_metrics(
     index = {label: i for i, label in enumerate(matrix_labels)}
     true_codes = [index[r.expected] for r in scored]
     predicted_codes = [index[p] for p in y_pred]
-    matrix = confusion_counts(true_codes, predicted_codes, len(matrix_labels))
-    precision, recall, f1, support = per_class_scores(matrix, len(labels))
-    counts = matrix.tolist()
+    cells = confusion_cells(true_codes, predicted_codes, len(matrix_labels))
+    counts = class_counts(true_codes, predicted_codes, len(matrix_labels))
+    precision, recall, f1, support = scores_from_counts(*counts, len(labels))
 
     metrics.update(
         accuracy=n_correct / len(scored),
@@ -256,18 +293,15 @@ def classification_metrics(
         },
         macro_f1=float(f1.mean()),
         weighted_f1=float((f1 * support).sum() / support.sum()) if support.sum() else 0.0,
-        confusion_matrix={"labels": matrix_labels, "matrix": counts},
+        confusion_matrix={"labels": matrix_labels, "cells": cells},
         accuracy_ci=_pair(wilson_interval(n_correct, len(scored))),
         macro_f1_ci=_pair(bootstrap_macro_f1_interval(true_codes, predicted_codes, len(labels))),
         balanced_accuracy=_mean([float(recall[i]) for i in range(len(labels)) if support[i]]),
-        cohen_kappa=_kappa(counts),
-        mcc=_mcc(counts),
-        confusion_matrix_normalized=[
-            [count / total if total else 0.0 for count in row]
-            for row, total in zip(counts, map(sum, counts), strict=True)
-        ],
+        cohen_kappa=_kappa(n_correct, counts[1].tolist(), counts[2].tolist()),
+        mcc=_mcc(n_correct, counts[1].tolist(), counts[2].tolist()),
     )
     metrics.update(_probabilistic(scored, labels))
+    metrics["abstention"] = _abstention(scored)
     if len(labels) == 2:
         metrics["binary"] = _binary(scored, labels, positive_class)
         binary = metrics["binary"]
@@ -287,39 +321,99 @@ def classification_metrics(
     return metrics
 
 
-def confusion_counts(true_codes: Sequence[int], predicted_codes: Sequence[int], n: int) -> Any:
-    """The ``n × n`` confusion matrix of label positions: rows expected, columns predicted.
+def confusion_cells(
+    true_codes: Sequence[int], predicted_codes: Sequence[int], n: int
+) -> list[list[int]]:
+    """The non-zero cells of the confusion matrix of label positions, row by row.
 
-    >>> confusion_counts([0, 0, 1], [0, 1, 1], 2).tolist()
-    [[1, 1], [0, 1]]
+    Each cell is ``[expected, predicted, count]`` (positions in the matrix's
+    labels); cells missing from the list are 0.  Sorted by row, then column.
+
+    >>> confusion_cells([0, 0, 1], [0, 1, 1], 2)
+    [[0, 0, 1], [0, 1, 1], [1, 1, 1]]
     """
     import numpy as np
 
-    cells = np.asarray(true_codes, dtype=np.int64) * n + np.asarray(predicted_codes, dtype=np.int64)
-    return np.bincount(cells, minlength=n * n).reshape(n, n)
+    codes = np.asarray(true_codes, dtype=np.int64) * n + np.asarray(predicted_codes, dtype=np.int64)
+    found, counts = np.unique(codes, return_counts=True)
+    return [[int(c // n), int(c % n), int(k)] for c, k in zip(found, counts, strict=True)]
 
 
-def per_class_scores(matrix: Any, k: int) -> tuple[Any, Any, Any, Any]:
-    """Precision, recall, F1 and support of the first ``k`` labels of a confusion matrix.
+def confusion_rows(matrix: Mapping[str, Any]) -> list[list[int]]:
+    """The dense rows of a report's ``confusion_matrix``, sparse (this schema) or dense (older).
 
-    Columns past ``k`` are predictions outside the label set: wrong for every
+    For a few classes only: it is as large as the number of labels squared.
+
+    >>> confusion_rows({"labels": ["a", "b"], "cells": [[0, 1, 2], [1, 1, 3]]})
+    [[0, 2], [0, 3]]
+    >>> confusion_rows({"labels": ["a"], "matrix": [[4]]})
+    [[4]]
+    """
+    if "matrix" in matrix:
+        return [list(row) for row in matrix["matrix"]]
+    n = len(matrix["labels"])
+    rows = [[0] * n for _ in range(n)]
+    for i, j, count in confusion_entries(matrix):
+        rows[i][j] = count
+    return rows
+
+
+def confusion_entries(matrix: Mapping[str, Any]) -> list[tuple[int, int, int]]:
+    """The non-zero ``(expected, predicted, count)`` cells of a sparse or dense confusion matrix.
+
+    >>> confusion_entries({"labels": ["a", "b"], "matrix": [[1, 0], [2, 0]]})
+    [(0, 0, 1), (1, 0, 2)]
+    """
+    if "matrix" in matrix:
+        return [
+            (i, j, int(count))
+            for i, row in enumerate(matrix["matrix"])
+            for j, count in enumerate(row)
+            if count
+        ]
+    return [(int(i), int(j), int(count)) for i, j, count in matrix.get("cells") or []]
+
+
+def class_counts(
+    true_codes: Sequence[int], predicted_codes: Sequence[int], n: int
+) -> tuple[Any, Any, Any]:
+    """Per label position: right answers, cases expected (row sums), predictions (column sums).
+
+    >>> [c.tolist() for c in class_counts([0, 0, 1], [0, 1, 2], 3)]
+    [[1, 0, 0], [2, 1, 0], [1, 1, 1]]
+    """
+    import numpy as np
+
+    true = np.asarray(true_codes, dtype=np.int64)
+    predicted = np.asarray(predicted_codes, dtype=np.int64)
+    right = np.bincount(true[true == predicted], minlength=n)
+    return right, np.bincount(true, minlength=n), np.bincount(predicted, minlength=n)
+
+
+def scores_from_counts(
+    right: Any, expected: Any, predicted: Any, k: int
+) -> tuple[Any, Any, Any, Any]:
+    """Precision, recall, F1 and support of the first ``k`` label positions.
+
+    Positions past ``k`` are predictions outside the label set: wrong for every
     class.  A score whose denominator is 0 is 0, as scikit-learn's
     ``zero_division=0``; F1 is ``2·tp / (predicted + support)``.
 
     >>> import numpy as np
-    >>> p, r, f, s = per_class_scores(np.array([[1, 1, 0], [0, 1, 0], [0, 0, 0]]), 2)
+    >>> p, r, f, s = scores_from_counts(np.array([1, 1, 0]), np.array([2, 1, 0]),
+    ...                                 np.array([1, 2, 0]), 2)
     >>> p.tolist(), r.tolist(), s.tolist()
     ([1.0, 0.5], [0.5, 1.0], [2, 1])
     """
     import numpy as np
 
-    tp = np.diag(matrix)[:k].astype(float)
-    support = matrix[:k].sum(axis=1)
-    predicted = matrix[:, :k].sum(axis=0)
+    tp = np.asarray(right[:k], dtype=float)
+    support = np.asarray(expected[:k])
+    n_predicted = np.asarray(predicted[:k])
     with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(predicted > 0, tp / predicted, 0.0)
+        precision = np.where(n_predicted > 0, tp / n_predicted, 0.0)
         recall = np.where(support > 0, tp / support, 0.0)
-        both = predicted + support
+        both = n_predicted + support
         f1 = np.where(both > 0, 2 * tp / both, 0.0)
     return precision, recall, f1, support
 
@@ -332,25 +426,22 @@ def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def _kappa(counts: Sequence[Sequence[int]]) -> float | None:
-    n = sum(map(sum, counts))
+def _kappa(right: int, rows: Sequence[int], cols: Sequence[int]) -> float | None:
+    """Cohen's kappa from the diagonal's total and the matrix's row and column sums."""
+    n = sum(rows)
     if not n:
         return None
-    rows = [sum(row) for row in counts]
-    cols = [sum(column) for column in zip(*counts, strict=True)]
-    observed = sum(counts[i][i] for i in range(len(counts))) / n
+    observed = right / n
     chance = sum(r * c for r, c in zip(rows, cols, strict=True)) / (n * n)
     return None if chance >= 1.0 else (observed - chance) / (1.0 - chance)
 
 
-def _mcc(counts: Sequence[Sequence[int]]) -> float | None:
-    n = sum(map(sum, counts))
+def _mcc(right: int, rows: Sequence[int], cols: Sequence[int]) -> float | None:
+    """Matthews correlation (multiclass) from the diagonal's total and the row and column sums."""
+    n = sum(rows)
     if not n:
         return None
-    rows = [sum(row) for row in counts]
-    cols = [sum(column) for column in zip(*counts, strict=True)]
-    trace = sum(counts[i][i] for i in range(len(counts)))
-    numerator = trace * n - sum(r * c for r, c in zip(rows, cols, strict=True))
+    numerator = right * n - sum(r * c for r, c in zip(rows, cols, strict=True))
     denominator = math.sqrt(n * n - sum(c * c for c in cols)) * math.sqrt(
         n * n - sum(r * r for r in rows)
     )
@@ -360,11 +451,9 @@ def _mcc(counts: Sequence[Sequence[int]]) -> float | None:
 def _macro_f1(pairs: Sequence[tuple[str, str]], labels: Sequence[str]) -> float | None:
     if not pairs or not labels:
         return None
-    scores = []
-    for label in labels:
-        tp = sum(1 for e, p in pairs if e == label and p == label)
-        both = sum(1 for e, _ in pairs if e == label) + sum(1 for _, p in pairs if p == label)
-        scores.append(2 * tp / both if both else 0.0)
+    right = Counter(e for e, p in pairs if e == p)
+    seen = Counter(e for e, _ in pairs) + Counter(p for _, p in pairs)
+    scores = [2 * right[label] / seen[label] if seen[label] else 0.0 for label in labels]
     return sum(scores) / len(scores)
 
 
@@ -418,24 +507,16 @@ def _usage(results: Sequence[CaseResult]) -> dict[str, int] | None:
 
 
 def _probabilistic(scored: Sequence[CaseResult], labels: Sequence[str]) -> dict[str, Any]:
-    from pytest_ftclass.judging.calibration import (
-        brier_score,
-        calibration_bins,
-        log_loss,
-        probability_matrix,
-    )
+    from pytest_ftclass.judging.calibration import bins_from_confidence, score_probabilities
 
-    matrix, has = probability_matrix([r.logprobs for r in scored], labels)
-    if not has.any():
+    summed = score_probabilities([r.logprobs for r in scored], labels, [r.expected for r in scored])
+    if not summed.has.any():
         return {}
-    column = {label: i for i, label in enumerate(labels)}
-    rows = matrix[has]
-    truth = [column[r.expected] for r, ok in zip(scored, has, strict=True) if ok]
-    calibration = calibration_bins(rows, truth)
+    calibration = bins_from_confidence(summed.top, summed.right)
     return {
-        "n_with_probabilities": len(truth),
-        "log_loss": log_loss(rows, truth),
-        "brier_score": brier_score(rows, truth),
+        "n_with_probabilities": int(summed.has.sum()),
+        "log_loss": summed.log_loss,
+        "brier_score": summed.brier_score,
         "ece": calibration["ece"],
         "calibration": {"n": calibration["n"], "bins": calibration["bins"]},
     }
@@ -445,6 +526,7 @@ def _binary(
     scored: Sequence[CaseResult], labels: Sequence[str], positive_class: str | None
 ) -> dict[str, Any]:
     from pytest_ftclass.judging.calibration import auprc, auroc, probability_matrix
+    from pytest_ftclass.judging.curves import binary_curves
 
     positive = choose_positive_class(labels, positive_class)
     tp = sum(1 for r in scored if r.expected == positive and r.predicted == positive)
@@ -452,7 +534,8 @@ def _binary(
     n_true = sum(1 for r in scored if r.expected == positive)
     matrix, has = probability_matrix([r.logprobs for r in scored], labels)
     scores = matrix[has, list(labels).index(positive)]
-    truth = [int(r.expected == positive) for r, ok in zip(scored, has, strict=True) if ok]
+    with_scores = [r for r, ok in zip(scored, has, strict=True) if ok]
+    truth = [int(r.expected == positive) for r in with_scores]
     return {
         "positive_class": positive,
         "positive_class_given": positive_class is not None and positive == positive_class,
@@ -462,7 +545,16 @@ def _binary(
         "auroc": auroc(scores, truth),
         "auprc": auprc(scores, truth),
         "n_with_probabilities": len(truth),
+        "curves": binary_curves(
+            scores.tolist(), truth, [r.predicted == positive for r in with_scores]
+        ),
     }
+
+
+def _abstention(scored: Sequence[CaseResult]) -> dict[str, Any] | None:
+    from pytest_ftclass.judging.abstention import coverage_accuracy
+
+    return coverage_accuracy([confidence(r) for r in scored], [r.correct for r in scored])
 
 
 def confidence(result: CaseResult) -> float | None:

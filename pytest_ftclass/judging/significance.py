@@ -74,6 +74,11 @@ class PairedComparison:
         """One-sided p-value for "B gets fewer cases right than A"."""
         return mcnemar_exact(self.a_only, self.b_only, alternative="a_better")
 
+    @property
+    def p_b_better(self) -> float:
+        """One-sided p-value for "B gets more cases right than A" (A is worse)."""
+        return mcnemar_exact(self.a_only, self.b_only, alternative="b_better")
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PairedComparison:
         """The comparison :meth:`to_dict` wrote (the p-values are recomputed)."""
@@ -96,6 +101,7 @@ class PairedComparison:
             "b_only": self.b_only,
             "p_value": self.p_value,
             "p_b_worse": self.p_b_worse,
+            "p_b_better": self.p_b_better,
         }
 
 

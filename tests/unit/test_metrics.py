@@ -22,6 +22,7 @@ from pytest_ftclass.judging.metrics import (
     label_set,
 )
 from pytest_ftclass.results import CaseResult
+from tests.helpers import dense
 
 LABELS = ("a", "b", "c")
 
@@ -82,7 +83,7 @@ def test_ten_cases_three_wrong_match_hand_computed_numbers() -> None:
     }  # fmt: skip
     assert m["macro_f1"] == pytest.approx((0.75 + 2 / 3 + 2 / 3) / 3)  # 0.6944…
     assert m["weighted_f1"] == pytest.approx((4 * 0.75 + 3 * 2 / 3 + 3 * 2 / 3) / 10)  # 0.7
-    assert m["confusion_matrix"] == {
+    assert dense(m["confusion_matrix"]) == {
         "labels": ["a", "b", "c"],
         "matrix": [[3, 1, 0], [0, 2, 1], [1, 0, 2]],
     }
@@ -126,7 +127,7 @@ def assert_matches_reference(m: dict, reference: dict) -> None:
     assert m["macro_f1"] == pytest.approx(reference["macro_f1"])
     assert m["weighted_f1"] == pytest.approx(reference["weighted_f1"])
     assert m["n_out_of_set"] == reference["n_out_of_set"]
-    assert m["confusion_matrix"] == reference["confusion_matrix"]
+    assert dense(m["confusion_matrix"]) == reference["confusion_matrix"]
     assert list(m["per_class"]) == list(reference["per_class"])
     for label, numbers in reference["per_class"].items():
         assert m["per_class"][label] == pytest.approx(numbers)
@@ -134,9 +135,9 @@ def assert_matches_reference(m: dict, reference: dict) -> None:
 
 def test_confusion_matrix_matches_an_independent_count() -> None:
     m = classification_metrics(from_pairs(TEN))
-    assert m["confusion_matrix"]["matrix"] == independent_matrix(TEN, ["a", "b", "c"])
+    assert dense(m["confusion_matrix"])["matrix"] == independent_matrix(TEN, ["a", "b", "c"])
     # rows are expected labels: each row sums to that class's support
-    for label, row in zip(m["confusion_matrix"]["labels"], m["confusion_matrix"]["matrix"],
+    for label, row in zip(m["confusion_matrix"]["labels"], dense(m["confusion_matrix"])["matrix"],
                           strict=True):  # fmt: skip
         assert sum(row) == m["per_class"][label]["support"]
 
@@ -148,7 +149,7 @@ def test_out_of_set_prediction_is_its_own_column_and_is_wrong() -> None:
     assert m["n_out_of_set"] == 1
     assert (m["n_correct"], m["n_mispredicted"]) == (3, 1)
     assert m["accuracy"] == pytest.approx(0.75)
-    assert m["confusion_matrix"] == {
+    assert dense(m["confusion_matrix"]) == {
         "labels": ["a", "b", "zzz"],
         "matrix": [[1, 0, 1], [0, 2, 0], [0, 0, 0]],
     }
@@ -165,7 +166,7 @@ def test_out_of_set_labels_come_after_the_label_set_sorted() -> None:
     pairs = [("x", "x"), ("x", "mmm"), ("y", "aaa"), ("y", "y"), ("y", "aaa")]
     m = classification_metrics(from_pairs(pairs, labels=["x", "y"]))
     assert m["confusion_matrix"]["labels"] == ["x", "y", "aaa", "mmm"]
-    assert m["confusion_matrix"]["matrix"] == [
+    assert dense(m["confusion_matrix"])["matrix"] == [
         [1, 0, 0, 1],
         [0, 1, 2, 0],
         [0, 0, 0, 0],
@@ -231,7 +232,7 @@ def test_nothing_scored_gives_counts_and_no_metrics(results: list[CaseResult]) -
         "confusion_matrix": None,
     }
     for key in ("accuracy_ci", "macro_f1_ci", "balanced_accuracy", "cohen_kappa", "mcc",
-                "confusion_matrix_normalized", "out_of_set_rate", "log_loss", "brier_score",
+                "abstention", "out_of_set_rate", "log_loss", "brier_score",
                 "ece", "calibration", "binary", "latency_s", "usage"):  # fmt: skip
         assert m[key] is None, key
     assert m["error_rate"] == (1.0 if results else None)
@@ -254,14 +255,14 @@ def test_expected_label_missing_from_declared_labels_joins_the_label_set() -> No
     assert label_set(results) == ["a", "b"]
     m = classification_metrics(results)
     assert m["n_out_of_set"] == 0
-    assert m["confusion_matrix"]["matrix"] == [[1, 0], [1, 0]]
+    assert dense(m["confusion_matrix"])["matrix"] == [[1, 0], [1, 0]]
 
 
 def test_a_single_class_computes_without_warnings() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         m = classification_metrics(from_pairs([("a", "a"), ("a", "a")], labels=["a"]))
-    assert m["confusion_matrix"] == {"labels": ["a"], "matrix": [[2]]}
+    assert dense(m["confusion_matrix"]) == {"labels": ["a"], "matrix": [[2]]}
     assert (m["accuracy"], m["macro_f1"], m["weighted_f1"]) == (1.0, 1.0, 1.0)
 
 

@@ -13,6 +13,7 @@ import math
 import pytest
 
 from pytest_ftclass.results import CaseResult
+from tests.helpers import dense
 from tests.unit.test_metrics import _from_json, make
 
 
@@ -82,8 +83,11 @@ def test_every_new_metric_matches_an_independent_computation(kind: str) -> None:
     assert m["cohen_kappa"] == pytest.approx(sk.cohen_kappa_score(y_true, y_pred))
     assert m["mcc"] == pytest.approx(sk.matthews_corrcoef(y_true, y_pred))
     matrix_labels = m["confusion_matrix"]["labels"]
-    normalized = sk.confusion_matrix(y_true, y_pred, labels=matrix_labels, normalize="true")
-    np.testing.assert_allclose(m["confusion_matrix_normalized"], np.nan_to_num(normalized))
+    counts = sk.confusion_matrix(y_true, y_pred, labels=matrix_labels)
+    assert dense(m["confusion_matrix"])["matrix"] == counts.tolist()
+    # only the non-zero cells are stored, row by row
+    nonzero = [[int(i), int(j), int(counts[i, j])] for i, j in zip(*counts.nonzero(), strict=True)]
+    assert m["confusion_matrix"]["cells"] == nonzero
     assert m["error_rate"] == pytest.approx(1 / 120)
     assert m["out_of_set_rate"] == pytest.approx(sum(p not in labels for p in y_pred) / 119)
 

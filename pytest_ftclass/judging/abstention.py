@@ -1,0 +1,123 @@
+"""Abstaining below a confidence: how accurate the answers kept are, and how many are kept.
+
+A team that routes low-confidence answers to people picks a threshold p: the
+model's answer is kept when its confidence is at least p, and the case is
+handed over otherwise.  For every threshold this module gives the *coverage*
+(share of the scored cases kept) and the *accuracy* on the kept cases.
+
+A case's confidence is the probability the model gave its own answer
+(``exp`` of the answer's log-probability, :func:`~pytest_ftclass.judging.metrics.confidence`);
+an answer whose log-probability the response did not list has confidence 0,
+so any threshold above 0 abstains on it.  Errored cases are not scored and
+take no part.
+
+>>> out = coverage_accuracy([0.9, 0.8, 0.6, 0.6, None], [True, True, False, True, False])
+>>> out["curve"]["threshold"], out["curve"]["kept"]
+([0.0, 0.6, 0.8, 0.9], [5, 4, 2, 1])
+>>> out["curve"]["accuracy"]
+[0.6, 0.75, 1.0, 1.0]
+>>> out["targets"][0]
+{'accuracy_at_least': 0.9, 'threshold': 0.8, 'kept': 2, 'coverage': 0.4, 'accuracy': 1.0}
+
+The curve has a point at every distinct confidence (each a threshold, kept
+when ``confidence >= threshold``), thinned to at most :data:`MAX_POINTS` by
+:func:`thin` when there are more; the table is at the fixed thresholds
+:data:`THRESHOLDS`; each target of :data:`TARGETS` is the threshold, among all
+distinct confidences, that keeps the most cases with an accuracy of at least
+the target (``None`` when none does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["MAX_POINTS", "TARGETS", "THRESHOLDS", "coverage_accuracy", "thin"]
+
+MAX_POINTS = 200
+THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
+TARGETS = (0.9, 0.95, 0.99)
+
+
+def thin(n: int, max_points: int = MAX_POINTS) -> list[int]:
+    """The positions kept of ``n`` curve points: all, or ``max_points`` evenly spread.
+
+    The first and the last are always kept: position ``round(i · (n − 1) / (max_points − 1))``.
+
+    >>> thin(3), thin(10, 4)
+    ([0, 1, 2], [0, 3, 6, 9])
+    """
+    if n <= max_points:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / (max_points - 1)) for i in range(max_points)})
+
+
+def coverage_accuracy(
+    confidences: Sequence[float | None], correct: Sequence[bool]
+) -> dict[str, Any] | None:
+    """The coverage–accuracy curve, the table at fixed thresholds and the accuracy targets.
+
+    ``confidences`` and ``correct`` are per scored case (``None``: confidence
+    not known, taken as 0).  ``None`` when there is no case.
+    """
+    import numpy as np
+
+    n = len(correct)
+    if not n:
+        return None
+    conf = np.array([0.0 if c is None else float(c) for c in confidences])
+    right = np.asarray(correct, dtype=bool)
+    order = np.argsort(-conf, kind="mergesort")
+    conf, right = conf[order], right[order]
+    # for each distinct confidence, from the highest: the cases with at least that confidence
+    last = np.r_[np.flatnonzero(np.diff(conf)), n - 1]
+    kept = last + 1
+    hits = np.cumsum(right)[last]
+    thresholds = conf[last][::-1]
+    kept, hits = kept[::-1], hits[::-1]
+    accuracy = hits / kept
+    if thresholds[0] > 0.0:  # "never abstain" is a point of its own: every case kept
+        thresholds = np.r_[0.0, thresholds]
+        kept, hits, accuracy = np.r_[n, kept], np.r_[hits[0], hits], np.r_[accuracy[0], accuracy]
+    shown = thin(len(thresholds))
+    table = []
+    for threshold in THRESHOLDS:
+        mask = conf >= threshold
+        count = int(mask.sum())
+        table.append(
+            {
+                "threshold": threshold,
+                "kept": count,
+                "coverage": count / n,
+                "accuracy": float(right[mask].mean()) if count else None,
+            }
+        )
+    targets = []
+    for target in TARGETS:
+        reaching = np.flatnonzero(accuracy >= target)
+        if not len(reaching):
+            targets.append({"accuracy_at_least": target, "threshold": None, "kept": 0,
+                            "coverage": 0.0, "accuracy": None})  # fmt: skip
+            continue
+        best = int(reaching[0])  # the lowest threshold reaching it keeps the most cases
+        targets.append(
+            {
+                "accuracy_at_least": target,
+                "threshold": float(thresholds[best]),
+                "kept": int(kept[best]),
+                "coverage": int(kept[best]) / n,
+                "accuracy": float(accuracy[best]),
+            }
+        )
+    return {
+        "n": n,
+        "n_without_confidence": sum(1 for c in confidences if c is None),
+        "curve": {
+            "threshold": [float(thresholds[i]) for i in shown],
+            "kept": [int(kept[i]) for i in shown],
+            "coverage": [int(kept[i]) / n for i in shown],
+            "accuracy": [float(accuracy[i]) for i in shown],
+        },
+        "table": table,
+        "targets": targets,
+    }
