@@ -24,11 +24,15 @@ Subcommands:
 {...
 1
 
-``ftclass compare A.json B.json [--out DIR] [--gate] [--significance 0.05]``
-    Two JSON reports side by side, cases paired by source and id
-    (:mod:`pytest_ftclass.judging.compare`): writes ``ftclass-compare.json`` and
-    ``.html`` into ``--out`` (default: beside B) and prints the summary.  With
-    ``--gate``, exit status 1 when B is significantly worse than A.
+``ftclass compare A.json B.json [C.json ...] [--out DIR] [--gate] [--significance 0.05]``
+    JSON reports side by side, cases paired by source and id
+    (:mod:`pytest_ftclass.judging.compare`): each later report against the
+    first (the reference, e.g. production), and all in a leaderboard per source
+    with Holm-corrected McNemar p-values.  Writes ``ftclass-compare.json`` and
+    ``.html`` into ``--out`` (default: beside the last report) and prints the
+    summary.  With ``--gate``, exit status 1 when a later report's model is
+    significantly worse than the first's (one-sided McNemar, Holm-corrected over
+    the later reports).
 
 ``ftclass report RUN.json [--out DIR]``
     Render the HTML and Markdown reports again from a JSON report.
@@ -260,14 +264,21 @@ def _prepare(args: argparse.Namespace) -> int:
 def _add_compare(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     compare = subparsers.add_parser(
         "compare",
-        help="compare two JSON reports (two fine-tunes on the same cases)",
-        description="Pair the cases of two JSON reports by source and id and compare the runs.",
+        help="compare JSON reports (fine-tunes on the same cases)",
+        description="Pair the cases of JSON reports by source and id and compare the runs: "
+        "each later one against the first, and all of them in a leaderboard.",
     )
-    compare.add_argument("report_a", help="JSON report of model A (e.g. production)")
-    compare.add_argument("report_b", help="JSON report of model B (e.g. the candidate)")
-    compare.add_argument("--out", help="directory for ftclass-compare.json/.html (default: B's)")
+    compare.add_argument("reference", help="JSON report of the reference model (e.g. production)")
     compare.add_argument(
-        "--gate", action="store_true", help="exit 1 when B is significantly worse than A"
+        "others", nargs="+", help="JSON reports of the models compared with it (candidates)"
+    )
+    compare.add_argument(
+        "--out", help="directory for ftclass-compare.json/.html (default: the last report's)"
+    )
+    compare.add_argument(
+        "--gate",
+        action="store_true",
+        help="exit 1 when a candidate is significantly worse than the reference",
     )
     compare.add_argument("--significance", type=float, default=0.05, help="level of the test")
     compare.set_defaults(handler=_compare)
@@ -279,29 +290,43 @@ def _compare(args: argparse.Namespace) -> int:
     from pytest_ftclass.report import load_report
     from pytest_ftclass.report.comparison import compare_reports, summary_lines, write_comparison
 
+    paths = [args.reference, *args.others]
     try:
-        report_a, report_b = load_report(args.report_a), load_report(args.report_b)
+        reports = [load_report(path) for path in paths]
     except (OSError, ValueError) as err:
         print(f"ftclass compare: {err}", file=sys.stderr)
         return 2
-    comparison = compare_reports(report_a, report_b)
-    out = Path(args.out) if args.out else Path(args.report_b).parent
+    comparison = compare_reports(reports, alpha=args.significance)
+    out = Path(args.out) if args.out else Path(paths[-1]).parent
     for line in summary_lines(comparison):
         print(line)
     for path in write_comparison(comparison, out):
         print(f"written: {path}")
     if args.gate:
-        from pytest_ftclass.judging.significance import PairedComparison
-
-        worse = [
-            s["source"]
-            for s in comparison["sources"]
-            if PairedComparison.from_dict(s["paired"]).b_significantly_worse(args.significance)
-        ]
+        worse = _significantly_worse(comparison, args.significance)
         if worse:
-            print(f"B is significantly worse on: {', '.join(worse)}", file=sys.stderr)
+            print(f"significantly worse than the reference: {'; '.join(worse)}", file=sys.stderr)
             return 1
     return 0
+
+
+def _significantly_worse(comparison: dict[str, Any], alpha: float) -> list[str]:
+    """``MODEL on SOURCE`` for each candidate worse than the reference (Holm per source)."""
+    from pytest_ftclass.judging.leaderboard import holm
+    from pytest_ftclass.judging.significance import PairedComparison
+
+    by_source: dict[str, list[tuple[str, PairedComparison]]] = {}
+    for pair in comparison["pairs"]:
+        for source in pair["sources"]:
+            counts = PairedComparison.from_dict(source["paired"])
+            by_source.setdefault(source["source"], []).append((pair["model_b"], counts))
+    worse = []
+    for source, rivals in by_source.items():
+        adjusted = holm([counts.p_b_worse for _, counts in rivals])
+        for (model, counts), p in zip(rivals, adjusted, strict=True):
+            if counts.a_only > counts.b_only and p < alpha:
+                worse.append(f"{model} on {source} (p={p:.3g})")
+    return worse
 
 
 # -- report --------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pytest_ftclass.asking.clients import DEFAULT_AZURE_API_VERSION
+from pytest_ftclass.judging.cost import Price
 from pytest_ftclass.judging.gate import Bound
 
 if TYPE_CHECKING:
@@ -28,7 +29,9 @@ RECORD_MODES: tuple[str, ...] = get_args(RecordMode)
 EndpointChoice = Literal["auto", "completions", "chat"]
 ENDPOINTS: tuple[str, ...] = get_args(EndpointChoice)
 DEFAULT_SEPARATOR = "\n\n###\n\n"
-Kind = Literal["string", "int", "float", "bool", "path", "linelist", "bounds"]
+Kind = Literal["string", "int", "float", "bool", "path", "linelist", "bounds", "prices"]
+#: Kinds given once per value, on the command line as in the ini file.
+LISTED_KINDS = ("linelist", "bounds", "prices")
 
 
 def setting(
@@ -132,6 +135,12 @@ class Settings:
     positive_class: str | None = setting(
         None, "positive class of binary tasks (AUROC, AUPRC, precision/recall/F1)"
     )
+    prices: tuple[Price, ...] = setting(
+        (),
+        "MODEL=INPUT,OUTPUT: dollars per million prompt and completion tokens, for the "
+        "reports' cost estimates; MODEL may be a pattern such as ft:gpt-4o-mini-* (repeatable)",
+        "prices",
+    )
     lint: bool = setting(
         False, "lint the case files (ftclass lint) before any request; errors stop the run", "bool"
     )
@@ -170,9 +179,17 @@ class Settings:
         "gate: judge a run that asked only part of the suite (-k, --lf, node ids, -x)",
         "bool",
     )
-    compare: str | None = setting(None, "also ask every case of --ft-model of this second model")
+    compare: tuple[str, ...] = setting(
+        (),
+        "also ask every case of --ft-model of this model, to compare them (repeatable: "
+        "several fine-tunes at once)",
+        "linelist",
+    )
     gate_compare: bool = setting(
-        False, "gate: fail when the --ft-compare model is significantly worse", "bool"
+        False,
+        "gate: fail when --ft-model is significantly worse than a --ft-compare model "
+        "(McNemar, Holm-corrected); their errors count too",
+        "bool",
     )
     rootdir: Path = field(default_factory=Path.cwd)
 
@@ -229,10 +246,10 @@ def add_options(parser: pytest.Parser) -> None:
         kwargs: dict[str, Any] = {"dest": setting.name, "default": None, "help": setting.help}
         if setting.choices:
             kwargs["choices"] = setting.choices
-        if setting.kind in ("linelist", "bounds"):
+        if setting.kind in LISTED_KINDS:
             kwargs["action"] = "append"
         group.addoption(setting.flag, **kwargs)
-        listed = setting.kind in ("linelist", "bounds")
+        listed = setting.kind in LISTED_KINDS
         default = None if setting.kind == "path" else setting.default  # unset: under the rootdir
         ini_type: Literal["linelist", "string"] = "linelist" if listed else "string"
         parser.addini(setting.name, setting.help, type=ini_type, default=default)
@@ -289,6 +306,8 @@ def settings_problem(values: dict[str, Any]) -> str | None:
         return "--ft-max-drop needs --ft-baseline"
     if values["gate_compare"] and not values["compare"]:
         return "--ft-gate-compare needs --ft-compare=MODEL"
+    if values["model"] in values["compare"]:
+        return f"--ft-compare {values['model']} is the model under test (--ft-model)"
     return None
 
 
@@ -345,11 +364,15 @@ def _convert(setting: Setting, value: Any, base: Path) -> Any:
     """An option's text as its :class:`Settings` value; ``ValueError`` says what is wrong."""
     if setting.kind == "bool":
         return bool(value)
-    if setting.kind in ("linelist", "bounds"):
+    if setting.kind in LISTED_KINDS:
         if isinstance(value, str):
             value = [value]
         items = tuple(p for v in value or () for p in str(v).split() if p)
-        return tuple(Bound.parse(item) for item in items) if setting.kind == "bounds" else items
+        if setting.kind == "bounds":
+            return tuple(Bound.parse(item) for item in items)
+        if setting.kind == "prices":
+            return tuple(Price.parse(item) for item in items)
+        return tuple(dict.fromkeys(items)) if setting.name == "ft_compare" else items
     if value is None or value == "":
         return None if setting.kind == "path" else setting.default
     if setting.name == "ft_max_tokens" and str(value).strip().lower() == "auto":

@@ -291,10 +291,11 @@ def pytest_runtest_makereport(
     # The case's result rides on the report that settles its outcome (builtin types only),
     # so it reaches the controlling process with and without pytest-xdist.  One report per
     # item carries it, and not a copy: pytest keeps every report until the session ends.
-    informational = item.config.stash[STATE].informational(result["model"])
+    state = item.config.stash[STATE]
+    informational = state.informational(result["model"])
     if report.failed and report.when != "call":
         result["outcome"] = "error"
-        if informational and report.when == "setup":
+        if not state.errors_gated(result["model"]) and report.when == "setup":
             # the comparison model is not gated: its errors are listed, not fatal
             reason = "comparison model, not gated: " + " ".join(str(report.longrepr).split())
             report.outcome = "skipped"

@@ -6,7 +6,7 @@
 ...                       expected="sport", predicted="tech", labels=["sport", "tech"])]
 >>> report = build_report(results, {"run": "demo"}, model_under_test="ft:m")
 >>> report["schema"], report["models"][0]["metrics"]["accuracy"], report["tasks"][0]["task"]
-('ftclass-report/2', 0.0, 'valid.jsonl @ ft:m')
+('ftclass-report/3', 0.0, 'valid.jsonl @ ft:m')
 >>> path = write_json_report(report, pathlib.Path(tempfile.mkdtemp()) / "out" / "report.json")
 >>> results_from_report(load_report(path)) == results
 True
@@ -14,30 +14,54 @@ True
 Shape (``schema`` is bumped when a field changes meaning)::
 
     {
-      "schema": "ftclass-report/2",
+      "schema": "ftclass-report/3",
       "metadata": {...},                      # as given by the caller
       "selection": {"planned", "asked", "not_asked", "subset", "narrowed_by"},
-      "models": [{"model", "role", "tasks", "pooled", "labels", "metrics"}, ...],
-      "tasks": [{"task", "source", "model", "role", "endpoint", "metrics"}, ...],
+      "models": [{"model", "role", "tasks", "pooled", "labels", "metrics",
+                  "usage", "n_replayed", "cost"}, ...],
+      "tasks": [{"task", "source", "model", "role", "endpoint", "labels", "metrics",
+                 "cost"}, ...],
       "cases": [CaseResult.to_dict(), ...],   # one per (source, case id, model)
       "texts": {nodeid: text, ...},           # only when build_report(texts=...) was given
       "gate": {...},                          # added by the plugin
+      "comparison": {...},                    # with --ft-compare (see below)
     }
 
 Nothing is pooled across models.  ``models`` lists each model once, the model
 under test first (``role`` ``under_test``), then the models tests name with
-``model=`` (``task_model``), then the ``--ft-compare`` model (``comparison``,
+``model=`` (``task_model``), then the ``--ft-compare`` models (``comparison``,
 informational unless ``--ft-gate-compare``).  A model's ``metrics`` pool its
 tasks only when they share one label set (``pooled``); otherwise they are
 ``None`` and its tasks speak for it.  A task is one case source asked of one
 model.  Every number in ``models`` and ``tasks`` can be recomputed from
 ``cases`` (see :mod:`pytest_ftclass.judging.metrics` for the definitions).
+``usage`` sums a model's token counts over its tasks (``n_replayed`` of its
+answers came from cassettes: their usage is as recorded); ``cost`` is the
+estimate at the model's price (``ft_prices``,
+:mod:`pytest_ftclass.judging.cost`), ``None`` without one.
 
-Schema 2 (this one) replaced schema 1's ``overall`` (every case of every
+``comparison`` holds each compared model against the model under test
+(``pairs``: per source the headline numbers of both, the deltas B − A,
+McNemar's test, per-class F1 deltas and the flip lists; A is the model under
+test) and the ``leaderboards`` (:mod:`pytest_ftclass.judging.leaderboard`);
+``ftclass-compare.json`` has the same with both models' full metrics.
+
+Schema 3 (this one) stores each confusion matrix sparse (``cells``: the
+non-zero ``[expected, predicted, count]`` by label position, instead of
+``matrix``) and drops ``confusion_matrix_normalized``; gives each task its
+``labels`` and leaves them out of its cases (a case lists ``labels`` only when
+they differ from its task's), so a report grows with cases plus classes, not
+their product; and adds ``abstention`` to the metrics, ``curves`` to
+``binary``, the models' ``usage``, ``n_replayed`` and ``cost``, the tasks'
+``cost`` and ``comparison``.  Metrics are written indented, lists of numbers
+on one line.  Schema 2 replaced schema 1's ``overall`` (every case of every
 model and task pooled) with ``models``, added ``selection``, each task's
 ``role`` and each case's ``other_nodeids``, ``finish_reason`` and
-``replayed``; slices name their macro-F1 ``macro_f1_present``.  Schema 1
-reports are still read (as baselines and by ``ftclass compare``).
+``replayed``; slices name their macro-F1 ``macro_f1_present``.  Schema 1 and 2
+reports are still read (as baselines, by ``ftclass compare`` and ``ftclass
+report``): :func:`load_report` gives their cases their task's labels back,
+and :func:`~pytest_ftclass.judging.metrics.confusion_rows` reads either
+matrix.
 """
 
 from __future__ import annotations
@@ -48,7 +72,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from pytest_ftclass.judging.metrics import classification_metrics, group_by_task
+from pytest_ftclass.judging.cost import Price, estimate_cost, price_for
+from pytest_ftclass.judging.metrics import (
+    classification_metrics,
+    declared_labels,
+    group_by_task,
+)
 from pytest_ftclass.recording.atomic import atomic_writer
 from pytest_ftclass.results import CaseResult
 
@@ -66,9 +95,9 @@ __all__ = [
     "write_json_report",
 ]
 
-SCHEMA = "ftclass-report/2"
+SCHEMA = "ftclass-report/3"
 #: Schemas :func:`load_report` reads.
-READABLE_SCHEMAS = ("ftclass-report/1", SCHEMA)
+READABLE_SCHEMAS = ("ftclass-report/1", "ftclass-report/2", SCHEMA)
 UNDER_TEST, TASK_MODEL, COMPARISON = "under_test", "task_model", "comparison"
 _ROLE_ORDER = {UNDER_TEST: 0, TASK_MODEL: 1, COMPARISON: 2}
 
@@ -96,6 +125,7 @@ def build_report(
     positive_class: str | None = None,
     texts: Mapping[str, str] | None = None,
     cases: list[dict[str, Any]] | None = None,
+    prices: Sequence[Price] = (),
 ) -> dict[str, Any]:
     """The report dict for ``results``: metrics per model and per task, and every case.
 
@@ -111,6 +141,7 @@ def build_report(
     explorer, only when given: by default a report holds no prompt text.
     ``cases`` are ``[r.to_dict() for r in results]`` when the caller holds them
     already (a run of 100,000 cases then keeps one dict per case, not two).
+    ``prices`` give each task's and model's estimated ``cost``.
     """
     by_task = group_by_task(results)
     by_model: dict[str, list[str]] = {}
@@ -119,10 +150,11 @@ def build_report(
     roles = {m: model_role(m, model_under_test, compare_models) for m in by_model}
     order = sorted(by_model, key=lambda m: _ROLE_ORDER[roles[m]])  # stable: first seen
     groups: list[Sequence[CaseResult]] = [by_task[t] for m in order for t in by_model[m]]
+    declared = {task: declared_labels(group) for task, group in by_task.items()}
     pooled: dict[str, list[CaseResult]] = {}
     for model in order:
         names = by_model[model]
-        if len(names) > 1 and len({_labels_of(by_task[t]) for t in names}) == 1:
+        if len(names) > 1 and len({declared[t] for t in names}) == 1:
             pooled[model] = [r for t in names for r in by_task[t]]
     computed = [
         classification_metrics(group, positive_class=positive_class)
@@ -133,6 +165,7 @@ def build_report(
     pooled_metrics = dict(zip(pooled, computed[len(groups) :], strict=True))
     tasks = []
     for model in order:
+        price = price_for(model, prices)
         for task in by_model[model]:
             group = by_task[task]
             tasks.append(
@@ -142,7 +175,9 @@ def build_report(
                     "model": model,
                     "role": roles[model],
                     "endpoint": group[0].endpoint,
+                    "labels": sorted(declared[task]),
                     "metrics": task_metrics[task],
+                    "cost": estimate_cost(task_metrics[task]["usage"], price),
                 }
             )
     models = []
@@ -150,14 +185,18 @@ def build_report(
         names = by_model[model]
         single = len(names) == 1
         metrics = task_metrics[names[0]] if single else pooled_metrics.get(model)
+        usage = _summed_usage([task_metrics[t]["usage"] for t in names])
         models.append(
             {
                 "model": model,
                 "role": roles[model],
                 "tasks": names,
                 "pooled": single or model in pooled,
-                "labels": sorted(_labels_of(by_task[names[0]])) if metrics is not None else None,
+                "labels": sorted(declared[names[0]]) if metrics is not None else None,
                 "metrics": metrics,
+                "usage": usage,
+                "n_replayed": sum(task_metrics[t]["n_replayed"] for t in names),
+                "cost": estimate_cost(usage, price_for(model, prices)),
             }
         )
     report: dict[str, Any] = {"schema": SCHEMA, "metadata": dict(metadata)}
@@ -172,38 +211,97 @@ def build_report(
     return report
 
 
-def _labels_of(results: Sequence[CaseResult]) -> frozenset[str]:
-    """The declared label set of a task's cases."""
-    labels: set[str] = set()
-    for result in results:
-        labels.update(result.labels)
-    return frozenset(labels)
+def _summed_usage(usages: Iterable[Mapping[str, int] | None]) -> dict[str, int] | None:
+    """Token counts summed over the tasks that report them (``None`` when none does)."""
+    reported = [usage for usage in usages if usage]
+    if not reported:
+        return None
+    return {key: sum(int(u.get(key) or 0) for u in reported) for key in reported[0]}
 
 
 def write_json_report(report: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
     """Write ``report`` as UTF-8 JSON atomically, creating the directory.
 
-    Metrics are indented by 2; each case (and each entry of ``texts``) is one
-    line, written as it is encoded, so a report of 100,000 cases is never held
-    as one string and diffs line by line.  Values JSON does not know (a
-    ``Path`` in the metadata, say) are written as their ``str()``.
+    Metrics are indented by 2, with each list of numbers (a curve, the
+    confusion matrix's cells) and each small flat object on one line; each case
+    (and each entry of ``texts``) is one line, written as it is encoded, so a
+    report of 100,000 cases is never held as one string and diffs line by line.
+    A case's ``labels`` are left out when they are its task's.  Values JSON does
+    not know (a ``Path`` in the metadata, say) are written as their ``str()``.
     """
+    task_labels = {
+        (task.get("source"), task.get("model")): task["labels"]
+        for task in report.get("tasks") or []
+        if "labels" in task
+    }
     with atomic_writer(path) as handle:
         handle.write("{")
         for i, (key, value) in enumerate(report.items()):
             handle.write(",\n  " if i else "\n  ")
             handle.write(_ONE_LINE.encode(str(key)) + ": ")
             if key == "cases" and isinstance(value, list):
-                _write_lines(handle, "[", (_ONE_LINE.encode(case) for case in value), "]")
+                rows = (_ONE_LINE.encode(_without_task_labels(case, task_labels)) for case in value)
+                _write_lines(handle, "[", rows, "]")
             elif key == "texts" and isinstance(value, Mapping):
                 entries = (
                     f"{_ONE_LINE.encode(str(k))}: {_ONE_LINE.encode(v)}" for k, v in value.items()
                 )
                 _write_lines(handle, "{", entries, "}")
             else:
-                handle.write(_INDENTED.encode(value).replace("\n", "\n  "))
+                handle.write(_pretty(value, 1))
         handle.write("\n}\n")
     return Path(path)
+
+
+def _without_task_labels(
+    case: Mapping[str, Any], task_labels: Mapping[tuple[Any, Any], list[str]]
+) -> Mapping[str, Any]:
+    """``case`` without its ``labels`` when they are its task's (the common case)."""
+    labels = case.get("labels")
+    shared = task_labels.get((case.get("source"), case.get("model")))
+    if labels is None or shared is None:
+        return case
+    if labels is not shared and labels != shared:
+        return case
+    return {key: value for key, value in case.items() if key != "labels"}
+
+
+def _pretty(value: Any, level: int) -> str:
+    """``value`` as indented JSON whose leaves (lists of numbers, small flat objects) keep one line.
+
+    >>> print(_pretty({"a": [1, 2], "b": {"c": {"d": 1}}}, 0))
+    {
+      "a": [1, 2],
+      "b": {
+        "c": {"d": 1}
+      }
+    }
+    """
+    if isinstance(value, Mapping):
+        if not value or (_flat(value) and len(encoded := _ONE_LINE.encode(value)) <= 100):
+            return encoded if value else "{}"
+        pad = "\n" + "  " * (level + 1)
+        items = (f"{_ONE_LINE.encode(str(k))}: {_pretty(v, level + 1)}" for k, v in value.items())
+        return "{" + pad + ("," + pad).join(items) + "\n" + "  " * level + "}"
+    if isinstance(value, (list, tuple)) and any(
+        isinstance(v, (Mapping, list, tuple)) for v in value
+    ):
+        if all(isinstance(v, (list, tuple)) and _flat(v) for v in value):
+            return _ONE_LINE.encode(value)  # e.g. the confusion matrix's cells
+        pad = "\n" + "  " * (level + 1)
+        items = (_pretty(v, level + 1) for v in value)
+        return "[" + pad + ("," + pad).join(items) + "\n" + "  " * level + "]"
+    return _ONE_LINE.encode(value)
+
+
+def _flat(value: Mapping[str, Any] | Sequence[Any]) -> bool:
+    """Whether ``value`` holds no object and no list of lists (so it reads well on one line)."""
+    values = value.values() if isinstance(value, Mapping) else value
+    return not any(
+        isinstance(v, Mapping)
+        or (isinstance(v, (list, tuple)) and any(isinstance(x, (Mapping, list, tuple)) for x in v))
+        for v in values
+    )
 
 
 def _write_lines(handle: TextIO, opening: str, rows: Iterable[str], closing: str) -> None:
@@ -216,9 +314,8 @@ def _write_lines(handle: TextIO, opening: str, rows: Iterable[str], closing: str
     handle.write(closing if separator == "\n    " else "\n  " + closing)
 
 
-# The C encoder (no indent) writes the rows; the pure-Python one (indent) only the metrics.
+# The C encoder (no indent) writes every row and every leaf of the metrics.
 _ONE_LINE = json.JSONEncoder(ensure_ascii=False, default=str, separators=(", ", ": "))
-_INDENTED = json.JSONEncoder(ensure_ascii=False, default=str, indent=2)
 
 
 def load_report(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -248,7 +345,20 @@ def load_report(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ValueError(f"{name}: 'cases' is not a list of cases with case_id, source and model")
     if not isinstance(report.get("tasks", []), list):
         raise ValueError(f"{name}: 'tasks' is not a list")
+    _restore_case_labels(report)
     return report
+
+
+def _restore_case_labels(report: dict[str, Any]) -> None:
+    """Give each case that lists no ``labels`` its task's (one shared list per task)."""
+    task_labels = {
+        (task.get("source"), task.get("model")): task["labels"]
+        for task in report.get("tasks") or []
+        if isinstance(task, dict) and isinstance(task.get("labels"), list)
+    }
+    for case in report["cases"]:
+        if "labels" not in case:
+            case["labels"] = task_labels.get((case["source"], case["model"]), [])
 
 
 def models_of(report: Mapping[str, Any]) -> list[dict[str, Any]]:

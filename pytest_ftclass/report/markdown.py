@@ -14,12 +14,17 @@
 >>> "c\\\\|2" in text and "&lt;b&gt;spam&lt;/b&gt;" in text and "<b>" not in text
 True
 
-The gate's verdicts first; then per model (the model under test first,
-nothing pooled across models; a model's tasks pooled only when they share one
-label set) and per task: a headline table (accuracy and
-macro-F1 with their 95 % intervals, weighted-F1, errors, out-of-set
-predictions, the calibration numbers when known), the per-class table and the
-most confident mispredictions (top ``max_listed``).  Case ids, labels and
+The gate's verdicts first; then, with several tasks, an overview table of
+tasks × models; with ``--ft-compare``, the comparison (per compared model and
+source: both models' accuracy and macro-F1, the deltas B − A, the cases only
+one gets right, McNemar's p, the flips and the largest per-class F1 changes)
+and, with several compared models, the leaderboards; then per model (the
+model under test first, nothing pooled across models; a model's tasks pooled
+only when they share one label set) and per task: a headline table (accuracy
+and macro-F1 with their 95 % intervals, weighted-F1, errors, out-of-set
+predictions, the calibration numbers when known, tokens and cost), the
+per-class table (the :data:`MAX_CLASSES` lowest F1 when there are more) and
+the most confident mispredictions (top ``max_listed``).  Case ids, labels and
 task names are user data: HTML special characters become entities and
 Markdown punctuation is backslash-escaped, so a label cannot inject markup
 into a job summary.
@@ -47,6 +52,8 @@ from pytest_ftclass.results import CaseResult
 __all__ = ["append_step_summary", "render_markdown", "write_markdown_report"]
 
 STEP_SUMMARY_VARIABLE = "GITHUB_STEP_SUMMARY"
+MAX_CLASSES = 50  # per-class rows of a task; above, the classes with the lowest F1
+MAX_FLIPS = 20  # flips listed per source and direction
 # emphasis, code, links, tables and strikethrough; HTML is handled by entities
 _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
 
@@ -67,6 +74,12 @@ def render_markdown(
         return "## ftclass\n\nNo cases were run.\n" + _gate(report)
     by_task = group_by_task(results_from_report(report) if results is None else results)
     parts: list[str] = [_gate(report)] if report.get("gate") else []
+    if len(tasks) > 1:
+        parts.append(_overview(report))
+    comparison = report.get("comparison")
+    if comparison:
+        parts += [_pair(pair, max_listed) for pair in comparison.get("pairs", [])]
+        parts += [_board(b) for b in comparison.get("leaderboards", []) if len(b["models"]) > 2]
     for model in models_of(report):
         role = model.get("role", "")
         names = model.get("tasks", [])
@@ -79,9 +92,10 @@ def render_markdown(
                 parts.append(_section(title + " pooled", pooled, [], 0))
         for name in names:
             listed = 0 if role == COMPARISON else max_listed
-            metrics = tasks.get(name, {}).get("metrics") or {}
+            task = tasks.get(name, {})
             title = name if role != COMPARISON else f"{name} (comparison model)"
-            parts.append(_section(title, metrics, by_task.get(name, []), listed))
+            section = _section(title, task.get("metrics") or {}, by_task.get(name, []), listed)
+            parts.append(section + _cost_line(task.get("cost")))
     return "\n".join(parts)
 
 
@@ -184,16 +198,25 @@ def _section(
                 f" · ECE {_num(m.get('ece'))}",
             )
         )
+    usage = m.get("usage")
+    if usage:
+        recorded = " (as recorded)" if m.get("n_replayed") else ""
+        rows.append(("tokens", f"{usage['total_tokens']:,}{recorded}"))
     lines += ["| metric | value |", "| --- | --- |"]
     lines += [f"| {label} | {value} |" for label, value in rows]
     per_class = m.get("per_class") or {}
+    shown = list(per_class.items())
+    if len(shown) > MAX_CLASSES:
+        shown = sorted(shown, key=lambda item: item[1]["f1"])[:MAX_CLASSES]
     if per_class:
+        lines.append("")
+        if len(shown) < len(per_class):
+            lines += [f"The {MAX_CLASSES} classes with the lowest F1, of {len(per_class)}:", ""]
         lines += [
-            "",
             "| class | precision | recall | F1 | support |",
             "| --- | ---: | ---: | ---: | ---: |",
         ]
-        for label, numbers in per_class.items():
+        for label, numbers in shown:
             lines.append(
                 f"| {escape(label)} | {_num(numbers['precision'])} | {_num(numbers['recall'])}"
                 f" | {_num(numbers['f1'])} | {numbers['support']} |"
@@ -213,4 +236,143 @@ def _section(
                 f"| {escape(r.case_id)} | {escape(r.expected)} | {escape(r.predicted)}"
                 f" | {_num(confidence(r))} |"
             )
+    return "\n".join(lines) + "\n"
+
+
+def _cost_line(cost: Mapping[str, Any] | None) -> str:
+    if not cost:
+        return ""
+    price = cost["price"]
+    return (
+        f"\nEstimated cost: ${cost['usd']:.4g} (at ${price['input_per_million']:g} in and "
+        f"${price['output_per_million']:g} out per million tokens)\n"
+    )
+
+
+def _signed(value: float | None) -> str:
+    return "—" if value is None else f"{value:+.3f}".replace("-", "−")
+
+
+def _overview(report: Mapping[str, Any]) -> str:
+    """Tasks × models: cases, errors, accuracy and macro-F1 with their intervals, B − A and p."""
+    versus = {}
+    for pair in (report.get("comparison") or {}).get("pairs", []):
+        for source in pair["sources"]:
+            versus[(pair["model_b"], source["source"])] = source
+    lines = [
+        "## ftclass: overview",
+        "",
+        "| task | model | cases | errors | accuracy (95 % CI) | macro-F1 (95 % CI) "
+        "| B − A accuracy | McNemar p |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    tasks = list(report.get("tasks") or [])
+    for source in dict.fromkeys(str(t.get("source", "")) for t in tasks):
+        for task in (t for t in tasks if str(t.get("source", "")) == source):
+            m = task.get("metrics") or {}
+            against = versus.get((task.get("model", ""), source))
+            role = ROLE_TITLES.get(task.get("role", ""), "")
+            delta = _signed(against["delta"]["accuracy"]) if against else ""
+            p_value = f"{against['paired']['p_value']:.3g}" if against else ""
+            lines.append(
+                f"| {escape(source)} | {escape(task.get('model', ''))} ({role}) "
+                f"| {m.get('n_cases', 0)} | {m.get('n_errors', 0)} "
+                f"| {_with_ci(m.get('accuracy'), m.get('accuracy_ci'))} "
+                f"| {_with_ci(m.get('macro_f1'), m.get('macro_f1_ci'))} "
+                f"| {delta} | {p_value} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _pair(pair: Mapping[str, Any], max_listed: int) -> str:
+    """One compared model against the model under test: numbers, McNemar, flips, class changes."""
+    a, b = pair["model_a"], pair["model_b"]
+    lines = [
+        f"## ftclass: comparison, {escape(b)} against {escape(a)}",
+        "",
+        f"A = {escape(a)}, B = {escape(b)}. McNemar's exact test (two-sided) on the cases "
+        "one model gets right and the other wrong.",
+        "",
+        "| source | accuracy A | accuracy B | B − A | macro-F1 A | macro-F1 B | B − A "
+        "| only A right | only B right | McNemar p |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for source in pair["sources"]:
+        na, nb, paired = source.get("a") or {}, source.get("b") or {}, source["paired"]
+        lines.append(
+            f"| {escape(source['source'])} | {_num(na.get('accuracy'))} "
+            f"| {_num(nb.get('accuracy'))} | {_signed(source['delta']['accuracy'])} "
+            f"| {_num(na.get('macro_f1'))} | {_num(nb.get('macro_f1'))} "
+            f"| {_signed(source['delta']['macro_f1'])} | {paired['a_only']} | {paired['b_only']} "
+            f"| {paired['p_value']:.3g} |"
+        )
+    for source in pair["sources"]:
+        lines += _flips(source, max(max_listed, MAX_FLIPS))
+    return "\n".join(lines) + "\n"
+
+
+def _flips(source: Mapping[str, Any], limit: int) -> list[str]:
+    lines = []
+    changes = sorted(
+        ((label, d) for label, d in source["per_class_f1_delta"].items() if d),
+        key=lambda item: -abs(item[1]),
+    )[:5]
+    if changes:
+        listed = ", ".join(f"{escape(label)} {_signed(d)}" for label, d in changes)
+        lines += ["", f"{escape(source['source'])}, largest per-class F1 changes (B − A): {listed}"]
+    for title, flips in (
+        ("only A right", source["flips_a_right"]),
+        ("only B right", source["flips_b_right"]),
+    ):
+        if not flips:
+            continue
+        lines += [
+            "",
+            f"<details><summary>{escape(source['source'])}: {len(flips)} cases {title}</summary>",
+            "",
+            "| case | expected | A said | B said |",
+            "| --- | --- | --- | --- |",
+        ]
+        for flip in flips[:limit]:
+            lines.append(
+                f"| {escape(flip['case_id'])} | {escape(flip['expected'])} "
+                f"| {escape(_said(flip['predicted_a'], flip.get('error_a')))} "
+                f"| {escape(_said(flip['predicted_b'], flip.get('error_b')))} |"
+            )
+        if len(flips) > limit:
+            lines.append(f"| … and {len(flips) - limit} more | | | |")
+        lines += ["", "</details>"]
+    return lines
+
+
+def _said(predicted: str | None, error: str | None) -> str:
+    if predicted is not None:
+        return predicted
+    return "error" if error else "no answer"
+
+
+def _board(board: Mapping[str, Any]) -> str:
+    """A leaderboard: the ranked models and whether the best is significantly better (Holm)."""
+    versus = {v["model"]: v for v in board["best_against"]}
+    lines = [
+        f"## ftclass: leaderboard, {escape(board['source'])}",
+        "",
+        f"{board['n_shared']} cases every model answered; McNemar p-values Holm-corrected over "
+        f"{len(board['pairs'])} pairs, level {board['alpha']:g}.",
+        "",
+        "| rank | model | accuracy (95 % CI) | macro-F1 (95 % CI) | the best against it |",
+        "| ---: | --- | ---: | ---: | --- |",
+    ]
+    for entry in board["models"]:
+        against = versus.get(entry["model"])
+        if against is None:
+            verdict = "best"
+        else:
+            word = "better" if against["significantly_better"] else "not significantly better"
+            verdict = f"{word} (Holm p = {against['p_holm']:.3g})"
+        lines.append(
+            f"| {entry['rank']} | {escape(entry['model'])} "
+            f"| {_with_ci(entry['accuracy'], entry['accuracy_ci'])} "
+            f"| {_with_ci(entry['macro_f1'], entry['macro_f1_ci'])} | {verdict} |"
+        )
     return "\n".join(lines) + "\n"

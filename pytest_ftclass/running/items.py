@@ -168,15 +168,20 @@ class RunState:
 
     @property
     def models(self) -> list[str]:
-        """The models every case is asked of: ``--ft-model``, then ``--ft-compare``."""
-        compare = self.settings.compare
-        return [self.settings.model] + (
-            [compare] if compare and compare != self.settings.model else []
-        )
+        """The models every case is asked of: ``--ft-model``, then each ``--ft-compare``."""
+        return [self.settings.model, *self.settings.compare]
 
     def informational(self, model: str) -> bool:
-        """Whether ``model`` is the ``--ft-compare`` model and ``--ft-gate-compare`` is off."""
-        return model == self.settings.compare and not self.settings.gate_compare
+        """Whether ``model``'s failures are not gated: a ``--ft-compare`` model's misses never are.
+
+        Its errors are, with ``--ft-gate-compare`` (see :meth:`errors_gated`).
+        """
+        return model in self.settings.compare
+
+    def errors_gated(self, model: str) -> bool:
+        """Whether ``model``'s errors count: the model under test's, and with
+        ``--ft-gate-compare`` the compared models' too."""
+        return model not in self.settings.compare or self.settings.gate_compare
 
     def result_for(self, item: pytest.Item, case: Case) -> tuple[Any, dict[str, Any]]:
         """Fetch the prediction of ``case`` and record its CaseResult on ``item``."""

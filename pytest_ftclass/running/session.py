@@ -79,23 +79,23 @@ class ReportCollector:
             results,
             self.metadata(session, results, partial=selection["subset"]),
             model_under_test=settings.model,
-            compare_models=[settings.compare] if settings.compare else [],
+            compare_models=settings.compare,
             selection=selection,
             positive_class=settings.positive_class,
             texts=self.texts or None,
             cases=cases,  # already CaseResult.to_dict()'s shape: no second copy of each
+            prices=settings.prices,
         )
         self.gate = self.judge(session, self.report)
         if settings.compare:
-            from pytest_ftclass.judging.compare import compare_results, split_by_model
+            from pytest_ftclass.judging.compare import by_model, compare_runs
+            from pytest_ftclass.judging.gate import DEFAULT_SIGNIFICANCE
+            from pytest_ftclass.report.comparison import comparison_summary
 
-            results_a, results_b = split_by_model(results, settings.model, settings.compare)
-            self.comparison = compare_results(
-                results_a,
-                results_b,
-                name_a=settings.model,
-                name_b=settings.compare,
-            )
+            models = [settings.model, *settings.compare]
+            alpha = settings.significance or DEFAULT_SIGNIFICANCE
+            self.comparison = compare_runs(by_model(results, models), alpha=alpha)
+            self.report["comparison"] = comparison_summary(self.comparison)
         self.case_results = results
         try:
             self._write(session)
@@ -238,7 +238,7 @@ class ReportCollector:
             "started": self.started.isoformat(timespec="seconds"),
             "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "model_under_test": settings.model,
-            "compare_models": [settings.compare] if settings.compare else [],
+            "compare_models": list(settings.compare),
             "models": models,
             "endpoints": endpoints,
             "record_mode": settings.record_mode,
@@ -258,6 +258,7 @@ class ReportCollector:
                 "batch_size": settings.batch_size,
                 "strict": settings.strict,
             },
+            "prices": [str(price) for price in settings.prices],
         }
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -301,19 +302,20 @@ class ReportCollector:
             )
 
     def _comparison_criticals(self) -> list[str]:
-        """The comparison model's critical misses: listed, fatal only with ``--ft-gate-compare``."""
-        compare = self.settings.compare
-        missed = [
-            r
-            for r in self.case_results or []
-            if r.model == compare and r.critical and r.error is None and not r.correct
-        ]
-        if not missed:
-            return []
-        fatal = "judged by the gate" if self.settings.gate_compare else "not gated"
-        names = ", ".join(r.case_id for r in missed[:10])
-        more = f" and {len(missed) - 10} more" if len(missed) > 10 else ""
-        return [f"critical cases {compare} mispredicts ({fatal}): {names}{more}"]
+        """The compared models' critical misses: listed, never fatal (they are yardsticks)."""
+        lines = []
+        for compare in self.settings.compare:
+            missed = [
+                r
+                for r in self.case_results or []
+                if r.model == compare and r.critical and r.error is None and not r.correct
+            ]
+            if not missed:
+                continue
+            names = ", ".join(r.case_id for r in missed[:10])
+            more = f" and {len(missed) - 10} more" if len(missed) > 10 else ""
+            lines.append(f"critical cases {compare} mispredicts (not gated): {names}{more}")
+        return lines
 
     def _write_gate(self, terminalreporter: Any) -> None:
         gate = self.gate

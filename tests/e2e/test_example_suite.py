@@ -50,8 +50,9 @@ def test_example_suite_replays_offline_and_writes_reports(tmp_path: Path) -> Non
     assert {c["expected"] for c in binary} == {"sport", "other"}
     assert report["gate"]["configured"] and report["gate"]["passed"]
     comparison = json.loads((tmp_path / "ftclass-compare.json").read_text(encoding="utf-8"))
-    assert comparison["model_b"] == "local@0.1"
-    assert {s["source"] for s in comparison["sources"]} == {
+    (pair,) = comparison["pairs"]
+    assert (pair["model_a"], pair["model_b"]) == ("local", "local@0.1")
+    assert {s["source"] for s in pair["sources"]} == {
         "data/bbc_topic.cases.jsonl",
         "data/bbc_topic_chat.cases.jsonl",
     }

@@ -152,9 +152,13 @@ def test_baseline_drop_significant_or_not(
 
 @pytest.mark.parametrize(("sport", "significant"), [(2, False), (5, True)])
 def test_comparison_gate(pytester: pytest.Pytester, server, sport: int, significant: bool) -> None:
+    """--ft-gate-compare fails when the model under test is significantly worse than a compared one.
+
+    BAD gets exactly the sport cases wrong that GOOD gets right: one-sided McNemar p = 0.5 ** sport.
+    """
     args = suite_with(pytester, server, sport=sport)
     result = pytester.runpytest(
-        f"--ft-model={GOOD}", f"--ft-compare={BAD}", "--ft-gate-compare", *args, "-v"
+        f"--ft-model={BAD}", f"--ft-compare={GOOD}", "--ft-gate-compare", *args, "-v"
     )
     n = sport + 6
     result.assert_outcomes(passed=2 * n - sport)
@@ -162,11 +166,20 @@ def test_comparison_gate(pytester: pytest.Pytester, server, sport: int, signific
         ["*valid.cases.jsonl::sport-0[[]ft:babbage-002:acme:bad] MISPREDICTED*"]
     )
     assert result.ret == (pytest.ExitCode.TESTS_FAILED if significant else pytest.ExitCode.OK)
+    (verdict,) = [v for v in read_report(pytester)["gate"]["verdicts"] if "worse" in v["criterion"]]
+    assert verdict["criterion"] == f"p-value that {BAD} is worse than {GOOD}"
+    assert verdict["value"] == pytest.approx(0.5**sport) and verdict["passed"] is not significant
     comparison = json.loads((pytester.path / "reports" / "ftclass-compare.json").read_text())
-    (source,) = comparison["sources"]
-    assert (source["paired"]["a_only"], source["paired"]["b_only"]) == (sport, 0)
-    assert {f["case_id"] for f in source["flips_a_right"]} == {f"sport-{i}" for i in range(sport)}
+    (pair,) = comparison["pairs"]
+    assert (pair["model_a"], pair["model_b"]) == (BAD, GOOD)  # A: the model under test
+    (source,) = pair["sources"]
+    assert (source["paired"]["a_only"], source["paired"]["b_only"]) == (0, sport)
+    assert {f["case_id"] for f in source["flips_b_right"]} == {f"sport-{i}" for i in range(sport)}
     assert (pytester.path / "reports" / "ftclass-compare.html").is_file()
+
+    # the better model under test never fails for being compared with a worse one
+    better = pytester.runpytest(f"--ft-model={GOOD}", f"--ft-compare={BAD}", "--ft-gate-compare")
+    assert better.ret == pytest.ExitCode.OK
 
 
 def test_bad_gate_options_are_usage_errors(pytester: pytest.Pytester) -> None:
@@ -175,6 +188,8 @@ def test_bad_gate_options_are_usage_errors(pytester: pytest.Pytester) -> None:
         (["--ft-max-drop", "accuracy=0.1"], "*--ft-max-drop needs --ft-baseline*"),
         (["--ft-baseline=nope.json"], "*--ft-baseline *nope.json: no such file*"),
         (["--ft-gate-compare"], "*--ft-gate-compare needs --ft-compare=MODEL*"),
+        (["--ft-compare=local"], "*--ft-compare local is the model under test (--ft-model)*"),
+        (["--ft-prices", "local=1"], "*--ft-prices: expected MODEL=INPUT,OUTPUT*"),
         (["--ft-significance=2"], "*ft_significance must be between 0 and 1*"),
     ]:
         result = pytester.runpytest(*args)

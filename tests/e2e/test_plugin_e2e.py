@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pytest_ftclass.recording.names import cassette_path
-from tests.helpers import SEPARATOR, read_report, validation_lines, write_jsonl
+from tests.helpers import SEPARATOR, dense, read_report, validation_lines, write_jsonl
 
 COMPLETIONS_MODEL = "ft:babbage-002:acme::abc123"
 CHAT_MODEL = "ft:gpt-4o-mini-2024-07-18:acme::xyz789"
@@ -234,7 +234,7 @@ def test_report_metrics_equal_sklearn_recomputation(
         f1_score(expected, predicted, average="weighted")
     )
     assert (
-        metrics["confusion_matrix"]["matrix"]
+        dense(metrics["confusion_matrix"])["matrix"]
         == confusion_matrix(expected, predicted, labels=labels).tolist()
     )
 

@@ -34,7 +34,7 @@ def test_gate_junit_step_summary_and_rerender(
 
     # the gate's verdicts in the HTML and the Markdown
     html = (reports / "ftclass.html").read_text(encoding="utf-8")
-    assert "Quality gate: passed" in html and "accuracy" in html
+    assert '<h2>Quality gate: <span class="state">passed</span>' in html and "accuracy" in html
     markdown = (reports / "ftclass.md").read_text(encoding="utf-8")
     assert "## Quality gate: passed" in markdown
 

@@ -53,6 +53,7 @@ def test_markdown_with_several_models_tasks_and_none() -> None:
     headings = [line for line in text.splitlines() if line.startswith("## ")]
     # the model under test first, its two tasks (one label set) pooled; never across models
     assert headings == [
+        "## ftclass: overview",
         "## ftclass: model under test ft:m, 2 tasks pooled",
         "## ftclass: mail.jsonl @ ft:m",
         "## ftclass: more.jsonl @ ft:m",

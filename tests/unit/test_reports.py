@@ -23,6 +23,7 @@ from pytest_ftclass.report import (
     write_json_report,
 )
 from pytest_ftclass.results import CaseResult
+from tests.helpers import dense, explorer_cases
 
 
 def make(
@@ -102,7 +103,7 @@ def report(results: list[CaseResult]) -> dict[str, Any]:
 
 def test_report_shape(report: dict[str, Any], results: list[CaseResult]) -> None:
     assert list(report) == ["schema", "metadata", "models", "tasks", "cases"]  # no texts
-    assert report["schema"] == SCHEMA == "ftclass-report/2"
+    assert report["schema"] == SCHEMA == "ftclass-report/3"
     assert report["metadata"] == {"command": "pytest --ft-model=ft:a", "seed": 7}
     assert [
         (t["task"], t["source"], t["model"], t["role"], t["endpoint"]) for t in report["tasks"]
@@ -170,7 +171,7 @@ def assert_same_metrics(stored: dict[str, Any], recomputed: dict[str, Any]) -> N
         assert stored[key] == recomputed[key], key
     for key in ("accuracy", "macro_f1", "weighted_f1"):
         assert stored[key] == pytest.approx(recomputed[key]), key
-    assert stored["confusion_matrix"] == recomputed["confusion_matrix"]
+    assert dense(stored["confusion_matrix"]) == recomputed["confusion_matrix"]
     assert list(stored["per_class"]) == list(recomputed["per_class"])
     for label, numbers in recomputed["per_class"].items():
         assert stored["per_class"][label] == pytest.approx(numbers), label
@@ -236,7 +237,7 @@ def test_json_report_is_replaced_atomically(
 def test_load_report_rejects_a_file_that_is_not_a_report(tmp_path: Path) -> None:
     path = tmp_path / "other.json"
     path.write_text(json.dumps({"schema": "something-else/3"}), encoding="utf-8")
-    with pytest.raises(ValueError, match="not an ftclass-report/2 report"):
+    with pytest.raises(ValueError, match="not an ftclass-report/3 report"):
         load_report(path)
 
 
@@ -324,9 +325,10 @@ def test_html_escapes_case_ids_labels_errors_and_metadata() -> None:
     assert "<img" not in page.lower()
     blob = page.split('id="ftclass-data">', 1)[1].split("</script>", 1)[0]
     assert "<" not in blob and ">" not in blob and "&" not in blob
-    rows = json.loads(blob)["sections"][0]["rows"]
+    rows = explorer_cases(page)
     assert rows[0]["case_id"] == "<script>alert(1)</script>"
     assert rows[0]["predicted"] == "<img src=x onerror=alert(2)>"
+    assert rows[3]["error"] == "</pre><script>steal(document.cookie)</script>"
     tags = parse(page).tags
     assert tags.count("script") == 2
     assert not set(tags) & {"img", "iframe", "object", "embed", "link"}
@@ -351,11 +353,13 @@ def test_texts_are_shown_only_when_given(results: list[CaseResult]) -> None:
     with_texts = build_report(results, {}, texts=texts)
     assert with_texts["texts"] == texts
     for page in (render_html(plain, texts=texts), render_html(with_texts)):
-        blob = json.loads(page.split('id="ftclass-data">', 1)[1].split("</script>", 1)[0])
-        assert blob["sections"][0]["rows"][0]["text"] == "text of a3 </script>"
-    blob = json.loads(render_html(plain).split('id="ftclass-data">', 1)[1].split("</script>")[0])
-    assert blob["sections"][0]["rows"][0]["text"] is None
-    assert blob["sections"][0]["rows"][0]["digest"] == "0123456789abcdef"
+        rows = explorer_cases(page)
+        assert [row["text"] for row in rows] == [texts[r.nodeid] for r in results]
+    rows = explorer_cases(render_html(plain))
+    assert {row["text"] for row in rows} == {None}
+    # a case that is not right shows its input digest in place of the text
+    assert rows[3]["case_id"] == "a3" and rows[3]["digest"] == "0123456789abcdef"
+    assert rows[0]["status"] == "correct" and rows[0]["digest"] is None
 
 
 def test_html_is_self_contained(report: dict[str, Any]) -> None:
@@ -377,9 +381,8 @@ def test_html_confusion_matrix_has_n_by_n_cells_with_the_counts(report: dict[str
         n = len(metrics["confusion_matrix"]["labels"])
         cells = [row for row in matrix if row]
         assert sum(len(row) for row in cells) == n * n
-        assert [[int(text) for text in row] for row in cells] == metrics["confusion_matrix"][
-            "matrix"
-        ]
+        counts = dense(metrics["confusion_matrix"])["matrix"]
+        assert [[int(text) for text in row] for row in cells] == counts
     # task b: a, b and the out-of-set zzz
     assert len(report["tasks"][1]["metrics"]["confusion_matrix"]["labels"]) == 3
 
@@ -387,9 +390,9 @@ def test_html_confusion_matrix_has_n_by_n_cells_with_the_counts(report: dict[str
 def test_html_shows_headline_mispredicted_and_errored_cases() -> None:
     page = render_html(build_report(hostile_results(), {}))
     assert "<dt>accuracy</dt><dd>0.333<small>95 % CI 0.061–0.792</small></dd>" in page
-    blob = json.loads(page.split('id="ftclass-data">', 1)[1].split("</script>", 1)[0])
-    ok_2 = next(row for row in blob["sections"][0]["rows"] if row["case_id"] == "ok-2")
+    ok_2 = next(row for row in explorer_cases(page) if row["case_id"] == "ok-2")
     assert ok_2["confidence"] == pytest.approx(0.607, abs=5e-4)  # exp(-0.5)
+    assert (ok_2["status"], ok_2["critical"]) == ("mispredicted", True)
     assert "critical" in page
     assert "e&#34;1" in page
     assert "All tasks" not in page  # a single task needs no overall section
