@@ -81,7 +81,7 @@ def leaderboards(
             shared = [k for k in shared if k in by_model[model]]
         own = {m: [by_model[m][k] for k in shared] for m in models}
         metrics = {m: classification_metrics(own[m]) for m in models}
-        pairs = []
+        pairs: list[dict[str, Any]] = []
         for i, a in enumerate(models):
             for b in models[i + 1 :]:
                 counts = paired((x.correct, y.correct) for x, y in zip(own[a], own[b], strict=True))
