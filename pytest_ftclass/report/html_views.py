@@ -433,7 +433,9 @@ def per_class_delta_table(
     columns = [{"title": "class", "kind": "label"}]
     if numbers:
         columns += [{"title": "F1 A", "kind": "num"}, {"title": "F1 B", "kind": "num"}]
-    columns.append({"title": "B − A", "kind": "delta"})
+    # bars are drawn to the largest change (at least 0.05), so small deltas stay visible
+    largest = max((abs(d) for d in deltas.values() if d is not None), default=0.0)
+    columns.append({"title": "B − A", "kind": "delta", "scale": max(largest, 0.05)})
     rows = []
     for label, delta in sorted(deltas.items(), key=lambda item: (item[1] is None, item[1] or 0.0)):
         row: list[Any] = [label]

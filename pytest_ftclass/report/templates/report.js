@@ -67,7 +67,7 @@
       var dbar = el("div", "dbar");
       if (value !== null && value !== undefined) {
         var part = el("span", "fill " + (value >= 0 ? "up" : "down"));
-        var width = Math.min(Math.abs(value), 1) * 50;
+        var width = Math.min(Math.abs(value) / (column.scale || 1), 1) * 50;
         part.style.width = width.toFixed(1) + "%";
         part.style.left = (value >= 0 ? 50 : 50 - width).toFixed(1) + "%";
         dbar.appendChild(part);
