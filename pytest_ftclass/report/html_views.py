@@ -430,7 +430,7 @@ def per_class_delta_table(
     """Per-class F1 of A and B and the delta B − A as a diverging bar, worst first."""
     per_a = (numbers[0].get("per_class") or {}) if numbers else {}
     per_b = (numbers[1].get("per_class") or {}) if numbers else {}
-    columns = [{"title": "class", "kind": "label"}]
+    columns: list[dict[str, Any]] = [{"title": "class", "kind": "label"}]
     if numbers:
         columns += [{"title": "F1 A", "kind": "num"}, {"title": "F1 B", "kind": "num"}]
     # bars are drawn to the largest change (at least 0.05), so small deltas stay visible
