@@ -76,6 +76,7 @@
         : (value > 0 ? "+" : value < 0 ? "−" : "") + Math.abs(value).toFixed(3)));
       td.appendChild(dbar);
     } else if (kind === "cases") {
+      if (!document.querySelector(".explorer")) return td;  // the comparison page lists no cases
       var button = el("button", "show-cases", "cases");
       button.type = "button";
       button.setAttribute("data-model", value[0]);
@@ -347,7 +348,7 @@
   }
 
   // A heatmap cell: its model and task (from the table), expected (its row) and predicted.
-  each("table.confusion", function (table) {
+  each("table.confusion:not(.static)", function (table) {
     table.addEventListener("click", function (event) {
       var td = event.target.closest("td.cm-cell");
       if (!td || td.classList.contains("zero")) return;
