@@ -109,12 +109,20 @@ class ReportCollector:
 
         A case used by several items was asked once; its result names every item
         (``other_nodeids``), is critical when one of them is, and takes the worst
-        of their outcomes.
+        of their outcomes.  Results of one source and model that declare the same
+        labels share one list (under pytest-xdist each arrived with its own copy),
+        so the reports read each label set once.
         """
         merged: dict[tuple[str, str, str], dict[str, Any]] = {}
+        label_sets: dict[tuple[str, str], list[str]] = {}
         for nodeid in sorted(self.results):
             result = self.results[nodeid]
             key = (result["source"], result["case_id"], result["model"])
+            labels = result.get("labels")
+            if isinstance(labels, list):
+                shared = label_sets.setdefault((result["source"], result["model"]), labels)
+                if labels is not shared and labels == shared:
+                    result["labels"] = shared
             first = merged.get(key)
             if first is None:
                 merged[key] = result

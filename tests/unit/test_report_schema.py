@@ -153,3 +153,18 @@ def test_price_syntax_and_lookup() -> None:
     assert price_for("ft:a:y", [pattern, exact]) == pattern
     assert price_for("other", [pattern]) is None
     assert estimate_cost(None, exact) is None and estimate_cost({"prompt_tokens": 1}, None) is None
+
+
+def test_the_collector_shares_one_label_list_per_source_and_model() -> None:
+    """Under pytest-xdist every result arrives with its own copy of the labels."""
+    from pytest_ftclass.options import Settings
+    from pytest_ftclass.running.session import ReportCollector
+
+    collector = ReportCollector(Settings())
+    for i, result in enumerate(many_classes(3)):
+        data = result.to_dict()
+        data["labels"] = list(data["labels"])  # a copy, as pickled reports give
+        collector.results[f"n{i}"] = data
+    cases = collector._cases()
+    assert len({id(case["labels"]) for case in cases}) == 1
+    assert cases[0]["labels"] == many_classes(3)[0].labels
