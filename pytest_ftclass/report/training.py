@@ -436,8 +436,8 @@ def _nice_top(value: float) -> float:
     power = 10 ** math.floor(math.log10(value))
     for factor in (1, 2, 2.5, 5, 10):
         if value <= factor * power * (1 + 1e-12):
-            return factor * power
-    return 10 * power
+            return float(factor * power)
+    return float(10 * power)
 
 
 def _ticks(low: float, high: float, *, whole: bool = False, count: int = 5) -> list[float]:
