@@ -222,6 +222,8 @@ def write_json_report(report: Mapping[str, Any], path: str | os.PathLike[str]) -
                     f"{_ONE_LINE.encode(str(k))}: {_ONE_LINE.encode(v)}" for k, v in value.items()
                 )
                 _write_lines(handle, "{", entries, "}")
+            elif key == "fine_tuning":  # a result file's rows and curves: one line per list
+                handle.write(_rows_on_lines(value).replace("\n", "\n  "))
             else:
                 handle.write(_INDENTED.encode(value).replace("\n", "\n  "))
         handle.write("\n}\n")
@@ -236,6 +238,36 @@ def _write_lines(handle: TextIO, opening: str, rows: Iterable[str], closing: str
         handle.write(row)
         separator = ",\n    "
     handle.write(closing if separator == "\n    " else "\n  " + closing)
+
+
+def _rows_on_lines(value: Any, depth: int = 0) -> str:
+    """``value`` as indented JSON whose lists of numbers (or of such lists) take one line each.
+
+    >>> print(_rows_on_lines({"rows": [[1, 0.5], [2, None]], "steps": [1, 2]}))
+    {
+      "rows": [
+        [1, 0.5],
+        [2, null]
+      ],
+      "steps": [1, 2]
+    }
+    """
+    pad, inner = "  " * depth, "  " * (depth + 1)
+    if isinstance(value, Mapping) and value:
+        items = (f"{inner}{_ONE_LINE.encode(str(k))}: {_rows_on_lines(v, depth + 1)}"
+                 for k, v in value.items())  # fmt: skip
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    if isinstance(value, list) and value and not all(_scalar(v) for v in value):
+        if all(isinstance(v, list) and all(_scalar(i) for i in v) for v in value):
+            rows = (inner + _ONE_LINE.encode(v) for v in value)
+        else:
+            rows = (inner + _rows_on_lines(v, depth + 1) for v in value)
+        return "[\n" + ",\n".join(rows) + f"\n{pad}]"
+    return _ONE_LINE.encode(value)
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
 
 
 # The C encoder (no indent) writes the rows; the pure-Python one (indent) only the metrics.
