@@ -57,6 +57,8 @@ def job_for_run(
         job = fetch_job(job_id, options, recorder, live=settings.live, path=path)
     except (JobError, RuntimeError) as err:
         raise JobUnusable(f"--ft-job {job_id}: {err}") from None
+    # what a server wrote (an error message quoting the key, say) reaches no report
+    job = TrainingJob.from_dict(redactor.data(job.to_dict()))
     problem = job.problem()
     if problem is not None:
         raise JobUnusable(f"--ft-job {job_id}: {problem}; no case was asked")

@@ -572,3 +572,71 @@ def final_metric(server: ReferenceServer, job_id: str, name: str) -> float:
     """The value of ``name`` in the job's last ``metrics`` event that has it."""
     events = server.fine_tuning.events(job_id, {"limit": "100"})["data"]
     return next(e["data"][name] for e in events if e["type"] == "metrics" and name in e["data"])
+
+
+# -- hostile servers ------------------------------------------------------------------------
+
+
+def test_a_server_echoing_the_key_into_the_jobs_answers_leaves_it_nowhere(
+    pytester: pytest.Pytester, server: ReferenceServer, client: openai.OpenAI,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from tests.faults import FaultProxy
+
+    job = run_job(client, server)
+    cases_file(pytester.path / "held_out.cases.jsonl", n=6)
+    monkeypatch.setenv("OPENAI_API_KEY", CANARY_KEY)
+    with FaultProxy(server.base_url) as proxy:
+        proxy.add("echo_credentials")  # every answer: the key in a header and a "debug" field
+        monkeypatch.setenv("OPENAI_BASE_URL", proxy.base_url)
+        result = pytester.runpytest(
+            "--ft-job", job.id, "--ft-checkpoints", "--ft-record-mode", "once"
+        )
+        assert result.ret == 0, result.stdout.str()
+        assert any("/fine_tuning/jobs/" in entry.path for entry in proxy.log)
+    written = files_under(pytester.path / "cassettes") + files_under(pytester.path / "reports")
+    for path in written:
+        text = path.read_text(encoding="utf-8")
+        assert CANARY_KEY not in text and CANARY_KEY.removeprefix("sk-") not in text, path
+    assert read_report(pytester)["fine_tuning"]["job"]["id"] == job.id
+
+
+def test_a_server_error_on_the_job_is_a_usage_error_saying_so(
+    pytester: pytest.Pytester, server: ReferenceServer, client: openai.OpenAI,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from tests.faults import FaultProxy
+
+    job = run_job(client, server, valid=None)
+    cases_file(pytester.path / "held_out.cases.jsonl", n=3)
+    monkeypatch.setenv("OPENAI_API_KEY", CANARY_KEY)
+    with FaultProxy(server.base_url) as proxy:
+        proxy.add("server_error")
+        monkeypatch.setenv("OPENAI_BASE_URL", proxy.base_url)
+        result = pytester.runpytest(
+            "--ft-job", job.id, "--ft-record-mode", "once", "--ft-max-retries", "1"
+        )
+        assert proxy.faults() == ["server_error", "server_error"]  # one retry, then no more
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    message = f"--ft-job {job.id}: HTTP 500 server_error: The server had an error."
+    result.stderr.fnmatch_lines([f"ERROR: pytest-ftclass: {message}"])
+    assert not files_under(pytester.path / "cassettes")
+
+
+def test_a_result_file_served_as_plain_csv_is_read_too(
+    pytester: pytest.Pytester, server: ReferenceServer, client: openai.OpenAI, api_env: Any
+) -> None:
+    import dataclasses
+
+    job = run_job(client, server)
+    plain = result_csv(client, job).encode()
+    (file_id,) = job.result_files
+    store = server.files._files  # the server now serves the CSV as it is, not base64-encoded
+    store[file_id] = dataclasses.replace(store[file_id], data=plain)
+    assert client.files.content(file_id).content == plain
+    cases_file(pytester.path / "held_out.cases.jsonl", n=3)
+    assert pytester.runpytest("--ft-job", job.id, "--ft-record-mode", "once").ret == 0
+    server.stop()
+    assert pytester.runpytest("--ft-job", job.id).ret == 0
+    result_file = read_report(pytester)["fine_tuning"]["result_file"]
+    assert result_file["encoding"] == "plain" and len(result_file["rows"]) == 45
