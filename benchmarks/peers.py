@@ -35,7 +35,8 @@ labels, where ``politics`` is two tokens):
 
 - **pytest-ftclass**: ``python -m pytest`` on a generated suite, ``--ft-record-mode=all``
   into a fresh cassette directory, reports written; its defaults (Completions:
-  20 prompts a request, 4 in flight; Chat: 4 in flight) or ``--ft-concurrency J``.
+  20 prompts a request; requests in flight adapted to the server, from 16) or
+  ``--ft-concurrency J``.
 - **promptfoo**: ``npx --no-install promptfoo eval -c CONFIG -j J --no-cache -o OUT.json
   --no-progress-bar --no-table`` (without ``-j``: its default, 4).  The generated
   config has one OpenAI provider (``openai:completion:MODEL`` or ``openai:chat:MODEL``)
@@ -121,7 +122,7 @@ DUMMY_KEY = "sk-peers-offline"
 #: where every proxied request goes: a closed port, so anything not for 127.0.0.1 fails at once
 DEAD_PROXY = "http://127.0.0.1:9"
 FTCLASS_BATCH = 20  # the plugin's default ``ft_batch_size``
-FTCLASS_CONCURRENCY = 4  # its default ``ft_concurrency``
+FTCLASS_CONCURRENCY = None  # its default ``ft_concurrency``: adaptive (from 16)
 PROMPTFOO_DEFAULT_JOBS = 4  # promptfoo 0.121's default ``-j`` (its graders use 5)
 TOP_LOGPROBS = 5  # what pytest-ftclass asks for by default
 
@@ -337,14 +338,14 @@ def run_ftclass(
         right: int | None = None
         if report.exists():
             data = json.loads(report.read_text(encoding="utf-8"))
-            right = int(data["overall"]["n_correct"])
+            right = int(data["models"][0]["metrics"]["n_correct"])
             for result in data["cases"]:
                 predicted = result.get("predicted")
                 answers[result["case_id"]] = None if result.get("error") else predicted
     if concurrency is None:
-        setting = f"defaults (B={FTCLASS_BATCH}, C={FTCLASS_CONCURRENCY})"
+        setting = f"defaults (B={FTCLASS_BATCH}, C adaptive)"
         if endpoint == "chat":
-            setting = f"defaults (C={FTCLASS_CONCURRENCY})"
+            setting = "defaults (C adaptive)"
     else:
         setting = f"C={concurrency}"
     note = "" if done.returncode in (0, 1) and answers else f"exit {done.returncode}: {done.tail}"
@@ -805,9 +806,8 @@ def configs_for(
     settings: list[int | None] = [None, *jobs]
     if "ftclass" in tools:
         for c in settings:
-            if c != FTCLASS_CONCURRENCY:  # None: its default, 4
-                ftclass = partial(run_ftclass, suite, base_url, model, endpoint, concurrency=c)
-                found.append(Config("pytest-ftclass", c or FTCLASS_CONCURRENCY, batched, ftclass))
+            ftclass = partial(run_ftclass, suite, base_url, model, endpoint, concurrency=c)
+            found.append(Config("pytest-ftclass", c, batched, ftclass))  # None: adaptive
     if "promptfoo" in tools:
         if missing := promptfoo_missing(peers_dir):
             _skip("promptfoo", missing)

@@ -99,7 +99,12 @@ class Settings:
     azure_api_version: str = setting(DEFAULT_AZURE_API_VERSION, "api-version sent to Azure OpenAI")
     top_logprobs: int = setting(5, "number of top log-probabilities asked for", "int")
     batch_size: int = setting(20, "prompts per Completions request", "int")
-    concurrency: int = setting(4, "requests in flight at once", "int")
+    concurrency: int | None = setting(
+        None,
+        "requests in flight at once: auto (the default: adapted to the server, from 16) "
+        "or a number that pins it",
+        "int",
+    )
     batch_api: bool = setting(
         False,
         "ask through the Batch API: one batch per case source and model "
@@ -367,7 +372,7 @@ def _convert(setting: Setting, value: Any, base: Path) -> Any:
         return tuple(Bound.parse(item) for item in items) if setting.kind == "bounds" else items
     if value is None or value == "":
         return None if setting.kind == "path" else setting.default
-    if setting.name == "ft_max_tokens" and str(value).strip().lower() == "auto":
+    if setting.name in ("ft_max_tokens", "ft_concurrency") and str(value).strip().lower() == "auto":
         return None
     if setting.kind == "int":
         try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,13 +38,25 @@ class ClientOptions:
     azure_api_version: str = DEFAULT_AZURE_API_VERSION
 
 
-def make_async_client(options: ClientOptions) -> Any:
-    """The ``openai`` async client ``options`` describe (OpenAI, or Azure OpenAI)."""
+def make_async_client(
+    options: ClientOptions, on_response: Callable[[int, Mapping[str, str]], None] | None = None
+) -> Any:
+    """The ``openai`` async client ``options`` describe (OpenAI, or Azure OpenAI).
+
+    ``on_response(status, headers)`` hears every HTTP response, the SDK's retries included.
+    """
     import openai
 
+    hooks: dict[str, list[Any]] = {}
+    if on_response is not None:
+
+        async def heard(response: Any) -> None:
+            on_response(response.status_code, response.headers)
+
+        hooks["response"] = [heard]
     # The SDK's own HTTP client, but sharing one TLS context: loading the CA bundle
     # for every client (one per window of cases) costs ~50 ms each time.
-    http_client = openai.DefaultAsyncHttpxClient(verify=_tls_context())
+    http_client = openai.DefaultAsyncHttpxClient(verify=_tls_context(), event_hooks=hooks)
     kind = openai.AsyncAzureOpenAI if options.azure_deployment else openai.AsyncOpenAI
     return kind(**client_arguments(options), http_client=http_client)
 

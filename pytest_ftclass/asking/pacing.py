@@ -1,10 +1,36 @@
-"""How many requests are in flight, and waiting out rate limits (see :class:`Pacer`)."""
+"""How many requests are in flight: adapted to the server, or pinned; rate limits waited out.
+
+:class:`Concurrency` decides how many requests may be out at once.  Pinned
+(``--ft-concurrency N``) it never moves.  Adaptive (the default) it starts at
+:data:`START` and grows while answers come back clean: by one per clean
+answer at first (it doubles every round trip), then, after the first sign of
+congestion, by one per round trip (additive increase), never past
+:data:`CEILING`.  A 429 or a timeout halves it (multiplicative decrease, at
+most once per round trip); answers getting slower than twice the fastest seen
+(the server or this machine queueing) stop the growth.  The rate-limit
+headers slow it down before the limit: when ``x-ratelimit-remaining-requests``
+(or ``-tokens``, at the pace the run spends them) would not cover the requests
+in flight, no new one starts until the ``x-ratelimit-reset-*`` time.
+
+>>> c = Concurrency(4)
+>>> for _ in range(4):
+...     c.started(); c.answered(0.1)
+>>> c.limit                      # slow start: one more per clean answer
+8.0
+>>> c.congested(); c.limit      # a 429: halved, and growth slows to one per round trip
+4.0
+>>> Concurrency(4, pinned=True).congested()
+"""
 
 from __future__ import annotations
 
 import asyncio
+import math
+import re
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytest_ftclass.asking.errors import describe_api_error
@@ -12,9 +38,127 @@ from pytest_ftclass.asking.errors import describe_api_error
 if TYPE_CHECKING:
     from pytest_ftclass.asking.refusals import ModelAccess
 
+#: Requests in flight an adaptive run starts with.
+START = 16
+#: Most requests an adaptive run lets out at once (a 2-core machine's client saturates near it).
+CEILING = 64
+#: Answers this much slower than the fastest seen mean something is queueing.
+SLOW = 2.0
+
+
+@dataclass(frozen=True)
+class Pace:
+    """What the progress line shows: requests allowed in flight, answers a second."""
+
+    in_flight: int
+    per_second: float
+
+
+class Concurrency:
+    """The limit on requests in flight (see the module docstring); synchronous, clock-driven."""
+
+    def __init__(
+        self,
+        start: int = START,
+        *,
+        pinned: bool = False,
+        ceiling: int = CEILING,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limit = float(start)
+        self.pinned = pinned
+        self.ceiling = max(ceiling, start)
+        self.clock = clock
+        self.in_flight = 0
+        self.slow_start = not pinned
+        self.hold_until = 0.0
+        self.fastest = math.inf
+        self._recent: deque[float] = deque(maxlen=8)
+        self._answers = 0
+        self._cut_at = -math.inf  # answers counted at the last halving
+        self._tokens_left: float | None = None
+        self._tokens_per_answer: float | None = None
+        self._started_at = clock()
+        self.peak = start
+
+    # -- the limit ---------------------------------------------------------
+    def may_start(self) -> bool:
+        return self.in_flight < max(1, int(self.limit)) and self.clock() >= self.hold_until
+
+    def started(self) -> None:
+        self.in_flight += 1
+
+    def finished(self) -> None:
+        self.in_flight = max(0, self.in_flight - 1)
+
+    def answered(self, latency: float) -> None:
+        """A clean answer after ``latency`` seconds: grow, unless answers are slowing down."""
+        self.finished()
+        self._answers += 1
+        self.fastest = min(self.fastest, latency)
+        self._recent.append(latency)
+        if self.pinned:
+            return
+        if sorted(self._recent)[len(self._recent) // 2] > SLOW * self.fastest:
+            self.slow_start = False  # queueing: growing further would only wait longer
+            return
+        step = 1.0 if self.slow_start else 1.0 / self.limit
+        self.limit = min(float(self.ceiling), self.limit + step)
+        self.peak = max(self.peak, int(self.limit))
+
+    def congested(self) -> None:
+        """A 429 or a timeout: halve the limit, once per round trip."""
+        if self.pinned:
+            return
+        self.slow_start = False
+        if self._answers - self._cut_at < max(1.0, self.limit / 2):
+            return  # this round trip was cut already
+        self.limit = max(1.0, self.limit / 2)
+        self._cut_at = self._answers
+
+    def rate_limit_headers(self, headers: Mapping[str, str]) -> None:
+        """Slow down before the limit the ``x-ratelimit-*`` headers announce.
+
+        When what remains would not cover the requests in flight and one more,
+        new requests wait for the deficit to refill at the limit's pace (or, when
+        the limit is not given, until the reset).
+        """
+        remaining = _number(headers.get("x-ratelimit-remaining-requests"))
+        if remaining is not None:
+            self._hold(
+                1.0 + self.in_flight - remaining,
+                _number(headers.get("x-ratelimit-limit-requests")),
+                _duration(headers.get("x-ratelimit-reset-requests")),
+            )
+        tokens = _number(headers.get("x-ratelimit-remaining-tokens"))
+        if tokens is None:
+            return
+        if self._tokens_left is not None and tokens < self._tokens_left:
+            spent = self._tokens_left - tokens
+            previous = self._tokens_per_answer
+            self._tokens_per_answer = spent if previous is None else 0.8 * previous + 0.2 * spent
+        self._tokens_left = tokens
+        if self._tokens_per_answer is not None:
+            self._hold(
+                self._tokens_per_answer * (1 + self.in_flight) - tokens,
+                _number(headers.get("x-ratelimit-limit-tokens")),
+                _duration(headers.get("x-ratelimit-reset-tokens")),
+            )
+
+    def _hold(self, deficit: float, per_minute: float | None, reset: float | None) -> None:
+        if deficit <= 0:
+            return
+        wait = deficit * 60 / per_minute if per_minute else reset
+        if wait is not None:
+            self.hold_until = max(self.hold_until, self.clock() + wait)
+
+    def pace(self) -> Pace:
+        elapsed = max(self.clock() - self._started_at, 1e-9)
+        return Pace(max(1, int(self.limit)), self._answers / elapsed)
+
 
 class Pacer:
-    """At most ``concurrency`` requests in flight; after a 429, every request waits.
+    """Sends each request when :class:`Concurrency` allows; after a 429, every request waits.
 
     The SDK retries a 429 itself (``max_retries``, honouring ``Retry-After``).  When
     it gives up, the pacer holds back every request until the server's
@@ -28,18 +172,21 @@ class Pacer:
     failing request may), and none goes after a definitive error (401, 403,
     404 ``model_not_found``): they raise
     :class:`~pytest_ftclass.asking.refusals.ModelRefused` with its message, made by
-    ``describe_error``.
+    ``describe_error``.  :meth:`observe` is given every HTTP response the client
+    receives (its 429s and rate-limit headers, the SDK's own retries included).
     """
 
     def __init__(
         self,
-        concurrency: int,
+        concurrency: Concurrency | int,
         patience: float = 0.0,
         access: ModelAccess | None = None,
         describe_error: Callable[[BaseException], str] = describe_api_error,
         first_wave: int = 1,
     ) -> None:
-        self.slots = asyncio.Semaphore(concurrency)
+        if isinstance(concurrency, int):
+            concurrency = Concurrency(concurrency, pinned=True)
+        self.concurrency = concurrency
         self.patience = patience
         self.waited = 0.0
         self.resume_at = 0.0
@@ -47,7 +194,13 @@ class Pacer:
         self.describe_error = describe_error
         self.first_wave = max(1, first_wave)
         self._unanswered = 0  # requests out before the model's first answer
-        self._settled: asyncio.Event | None = None  # set as each of them ends
+        self._changed: asyncio.Event | None = None  # set (and replaced) when a request ends
+
+    def observe(self, status: int, headers: Mapping[str, str]) -> None:
+        """A response came in: a 429 congests, rate-limit headers may hold new requests back."""
+        if status == 429:
+            self.concurrency.congested()
+        self.concurrency.rate_limit_headers(headers)
 
     async def send(self, client: Any, path: str, request: dict[str, Any]) -> tuple[str, float]:
         """POST ``request`` to ``path`` in turn: the response text and the last attempt's duration.
@@ -57,59 +210,94 @@ class Pacer:
         deployment routing are those of ``client.completions.create``.  The
         typed method would first re-check every prompt of the body against the
         SDK's parameter types, which costs about 0.4 s per 10,000 cases in a
-        replay, for a body that is plain JSON built by :class:`RequestOptions`.
+        replay, for a body that is plain JSON.
         """
         import openai
 
         attempt = 0
         while True:
-            async with self.slots:
-                first = await self._turn()
+            await self._slot()
+            released = False  # the slot given back
+            first = self._first_of_wave()
+            try:
+                if first is None:  # the model has not answered yet: wait for the first wave
+                    self.concurrency.finished()
+                    released = True
+                    await self._changes(0.05)
+                    continue
+                delay = self.resume_at - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                if self.access is not None:
+                    self.access.check()
+                started = time.perf_counter()
                 try:
-                    delay = self.resume_at - time.monotonic()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    if self.access is not None:
-                        self.access.check()
-                    started = time.perf_counter()
-                    try:
-                        answer = await client.post(path, body=request, cast_to=str)
-                        self._answered()
-                        return answer, time.perf_counter() - started
-                    except openai.RateLimitError as error:
-                        self._answered()
-                        wait = _retry_after(error) or min(30.0, 0.5 * 2**attempt)
-                        if self.waited + wait > self.patience:
-                            raise
-                        self.waited += wait
-                        self.resume_at = max(self.resume_at, time.monotonic() + wait)
-                        attempt += 1
-                    except Exception as error:
-                        self._refuse_or_go_on(error)
+                    answer = await client.post(path, body=request, cast_to=str)
+                except openai.RateLimitError as error:
+                    self._model_answered()
+                    wait = _retry_after(error) or min(30.0, 0.5 * 2**attempt)
+                    if self.waited + wait > self.patience:
                         raise
-                finally:
-                    if first:
-                        self._unanswered -= 1
-                        settled, self._settled = self._settled, None
-                        if settled is not None:
-                            settled.set()
+                    self.waited += wait
+                    self.resume_at = max(self.resume_at, time.monotonic() + wait)
+                    attempt += 1
+                    continue
+                except openai.APITimeoutError as error:
+                    self.concurrency.congested()
+                    self._refuse_or_go_on(error)
+                    raise
+                except Exception as error:
+                    self._refuse_or_go_on(error)
+                    raise
+                elapsed = time.perf_counter() - started
+                self._model_answered()
+                self.concurrency.answered(elapsed)  # gives the slot back
+                released = True
+                return answer, elapsed
+            finally:
+                if not released:
+                    self.concurrency.finished()
+                if first:
+                    self._unanswered -= 1
+                self._signal()
 
-    async def _turn(self) -> bool:
-        """Wait while the model has not answered yet and ``first_wave`` requests are out.
+    async def _slot(self) -> None:
+        """Wait until one more request may be in flight, and count it."""
+        while not self.concurrency.may_start():
+            hold = self.concurrency.hold_until - self.concurrency.clock()
+            await self._changes(max(hold, 0.05))
+        self.concurrency.started()
 
-        Whether this request is one of those sent before the first answer.
-        """
+    def _first_of_wave(self) -> bool | None:
+        """Whether this request goes out before the model's first answer (``None``: it waits)."""
         access = self.access
-        while access is not None and not access.answered and access.refused is None:
-            if self._unanswered < self.first_wave:
-                self._unanswered += 1
-                return True
-            if self._settled is None:
-                self._settled = asyncio.Event()
-            await self._settled.wait()
-        return False
+        if access is None or access.answered or access.refused is not None:
+            return False
+        if self._unanswered < self.first_wave:
+            self._unanswered += 1
+            return True
+        return None
 
-    def _answered(self) -> None:
+    async def _changes(self, timeout: float) -> None:
+        """Wait until a request ends, or ``timeout`` seconds.
+
+        ``asyncio.wait`` and not ``wait_for``: a cancellation (Ctrl-C) is never
+        swallowed by a wait that ends at the same moment.
+        """
+        if self._changed is None:
+            self._changed = asyncio.Event()
+        waiter = asyncio.ensure_future(self._changed.wait())
+        try:
+            await asyncio.wait({waiter}, timeout=timeout)
+        finally:
+            waiter.cancel()
+
+    def _signal(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
+
+    def _model_answered(self) -> None:
         if self.access is not None:
             self.access.answered = True
 
@@ -131,3 +319,32 @@ def _retry_after(error: Any) -> float | None:
         return max(0.0, float(value)) if value is not None else None
     except ValueError:
         return None
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+
+
+def _duration(value: str | None) -> float | None:
+    """Seconds in an ``x-ratelimit-reset-*`` value: ``"1s"``, ``"6m0s"``, ``"20ms"``, ``"0.5"``.
+
+    >>> _duration("6m0s"), _duration("20ms"), _duration("1.5s"), _duration("2"), _duration("x")
+    (360.0, 0.02, 1.5, 2.0, None)
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    plain = _number(text)
+    if plain is not None:
+        return plain
+    parts = _DURATION.findall(text)
+    if not parts or "".join(f"{n}{u}" for n, u in parts) != text:
+        return None
+    scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+    return sum(float(n) * scale[unit] for n, unit in parts)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_ftclass.asking.clients import ClientOptions, make_async_client, request_url
 from pytest_ftclass.asking.errors import describe_api_error, redacting
-from pytest_ftclass.asking.pacing import Pacer
+from pytest_ftclass.asking.pacing import Concurrency, Pace, Pacer
 from pytest_ftclass.asking.requests import PlannedRequest, Recorded, plan_requests
 from pytest_ftclass.asking.shapes import RequestShape
 from pytest_ftclass.cases.sources import Case
@@ -37,13 +37,13 @@ def predict(
     client: ClientOptions,
     *,
     batch_size: int = 20,
-    concurrency: int = 4,
+    concurrency: int | None = None,
     rate_limit_wait: float = 0.0,
     source_cases: Sequence[Case] | None = None,
     page_recorded: Recorded | None = None,
     replayed: Recorded | None = None,
     describe_error: Callable[[BaseException], str] = describe_api_error,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, Pace], None] | None = None,
     redactor: Redactor | None = None,
     access: ModelAccess | None = None,
 ) -> dict[str, Prediction]:
@@ -54,10 +54,12 @@ def predict(
     on record (see :func:`~pytest_ftclass.asking.requests.plan_requests`).
     ``replayed(path, body)`` tells whether a request will be answered from a
     cassette: those predictions are marked ``replayed`` and carry no latency
-    (the time vcrpy took is not the model's).  ``rate_limit_wait`` is how long
-    the run may wait out 429s once the SDK's retries gave up (see
-    :class:`~pytest_ftclass.asking.pacing.Pacer`).  ``progress(n)`` is called as
-    each request finishes with the number of cases it answered.  ``redactor``
+    (the time vcrpy took is not the model's).  ``concurrency`` pins the
+    requests in flight; ``None`` adapts it to the server (see
+    :mod:`pytest_ftclass.asking.pacing`).  ``rate_limit_wait`` is how long
+    the run may wait out 429s once the SDK's retries gave up.  ``progress(n,
+    pace)`` is called as each request finishes with the number of cases it
+    answered and the current :class:`~pytest_ftclass.asking.pacing.Pace`.  ``redactor``
     replaces secrets in what the server wrote (labels, texts, errors) before
     anyone sees it; ``access`` (see :mod:`pytest_ftclass.asking.refusals`)
     stops asking the model after a definitive error.
@@ -73,7 +75,7 @@ def predict(
     if redactor is not None:
         describe_error = redacting(describe_error, redactor)
     pacer = Pacer(
-        concurrency,
+        Concurrency() if concurrency is None else Concurrency(concurrency, pinned=True),
         rate_limit_wait,
         access,
         describe_error,
@@ -118,9 +120,9 @@ async def _ask_all(
     pacer: Pacer,
     replayed: Callable[[dict[str, Any]], bool] | None,
     describe_error: Callable[[BaseException], str],
-    progress: Callable[[int], None] | None,
+    progress: Callable[[int, Pace], None] | None,
 ) -> dict[str, Prediction]:
-    client = make_async_client(client_options)
+    client = make_async_client(client_options, on_response=pacer.observe)
     results: dict[str, Prediction] = {}
     try:
         tasks = [
@@ -132,7 +134,7 @@ async def _ask_all(
                 answered = await finished
                 results.update(answered)
                 if progress is not None:
-                    progress(len(answered))
+                    progress(len(answered), pacer.concurrency.pace())
         finally:
             for task in tasks:
                 task.cancel()

@@ -78,6 +78,7 @@ from pytest_ftclass.reference.batches import BatchStore
 from pytest_ftclass.reference.classifier import ReferenceClassifier
 from pytest_ftclass.reference.files import FileStore
 from pytest_ftclass.reference.fine_tuning import ORGANIZATION, FineTuningJobs
+from pytest_ftclass.reference.limits import RateLimits
 from pytest_ftclass.reference.wire import (
     ApiError,
     StableIds,
@@ -137,6 +138,7 @@ class ReferenceServer:
         port: int = 0,
         api_key: str | None = None,
         latency_s: float = 0.0,
+        limits: RateLimits | None = None,
     ) -> None:
         if latency_s < 0:
             raise ValueError(f"latency_s must be zero or positive, not {latency_s}")
@@ -151,6 +153,8 @@ class ReferenceServer:
         self.port = port
         self.api_key = api_key
         self.latency_s = latency_s
+        #: Requests per second and tokens per minute it answers (429 beyond), or ``None``.
+        self.limits = limits
         self._log: list[RequestRecord] = []
         self._lock = threading.Lock()
         self._httpd: QuietHTTPServer | None = None
@@ -461,6 +465,7 @@ class QuietHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False  # a client's idle keep-alive connection must not hold up stop()
+    request_queue_size = 128  # connections waiting to be accepted (Python's default is 5)
 
     def __init__(self, address: tuple[str, int], handler: type, owner: Any) -> None:
         if ":" in address[0]:
@@ -532,6 +537,7 @@ class _Handler(TrackedHandler):
         inputs = 0
         bias_size: int | None = None
         deployment, api_path = _deployment_route(path)
+        extra_headers: dict[str, str] = {}
         try:
             raw = self._read_body()
             headers = self.headers
@@ -550,6 +556,16 @@ class _Handler(TrackedHandler):
                 model = body.get("model") if isinstance(body.get("model"), str) else None
                 bias = body.get("logit_bias")
                 bias_size = len(bias) if isinstance(bias, dict) else None
+                if owner.limits is not None:
+                    allowed, extra_headers = owner.limits.take(_request_tokens(body))
+                    if not allowed:
+                        raise ApiError(
+                            429,
+                            "Rate limit reached for requests: the reference server was started "
+                            "with rate limits; try again after the time Retry-After says.",
+                            type="requests",
+                            code="rate_limit_exceeded",
+                        )
                 if api_path == "/v1/completions":
                     prompt = body.get("prompt")
                     inputs = len(prompt) if isinstance(prompt, list) else int(prompt is not None)
@@ -582,7 +598,7 @@ class _Handler(TrackedHandler):
                 method, path, model, inputs, status, bias_size, received_at, time.monotonic()
             )
         )
-        self._send_json(status, answer)
+        self._send_json(status, answer, extra_headers)
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -621,7 +637,9 @@ class _Handler(TrackedHandler):
             parts.append(self.rfile.read(size))
             self.rfile.readline(1024)
 
-    def _send_json(self, status: int, answer: dict[str, Any] | bytes) -> None:
+    def _send_json(
+        self, status: int, answer: dict[str, Any] | bytes, headers: Mapping[str, str] | None = None
+    ) -> None:
         if isinstance(answer, bytes):  # a file's content (GET /v1/files/{id}/content)
             payload, kind = answer, "application/octet-stream"
         else:
@@ -631,6 +649,8 @@ class _Handler(TrackedHandler):
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("x-request-id", "req_" + uuid.uuid4().hex)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
@@ -642,6 +662,17 @@ class _Handler(TrackedHandler):
 
 
 # -- validation and shaping helpers -------------------------------------------------
+
+
+def _request_tokens(body: dict[str, Any]) -> int:
+    """Tokens a request costs a rate limit: its prompts' words and the tokens it may generate."""
+    prompt = body.get("prompt")
+    texts = prompt if isinstance(prompt, list) else [prompt]
+    if isinstance(body.get("messages"), list):
+        texts = [m.get("content") for m in body["messages"] if isinstance(m, dict)]
+    words = sum(_rough_tokens(t) for t in texts if isinstance(t, str))
+    limit = body.get("max_tokens") or body.get("max_completion_tokens") or 16
+    return words + (limit if isinstance(limit, int) else 16) * max(1, len(texts))
 
 
 def _is_int(value: Any) -> bool:

@@ -30,6 +30,7 @@ from typing import Any
 from pytest_ftclass.asking.clients import ClientOptions
 from pytest_ftclass.asking.endpoints import infer_endpoint
 from pytest_ftclass.asking.errors import describe_api_error
+from pytest_ftclass.asking.pacing import START
 from pytest_ftclass.asking.predict import predict
 from pytest_ftclass.asking.refusals import Refusals
 from pytest_ftclass.asking.shapes import RequestShape, plan_shape
@@ -102,8 +103,8 @@ class Evaluation:
         self.predictions: dict[tuple[str, str, str], Prediction] = {}
         #: Called as ``(group, finished, total)`` at every poll of a batch (``ft_batch_api``).
         self.batch_progress: Callable[[Group, int, int], None] | None = None
-        #: Called as ``(group, cases answered)`` as each live request finishes.
-        self.progress: Callable[[Group, int], None] | None = None
+        #: Called as ``(group, cases answered, pace)`` as each live request finishes.
+        self.progress: Callable[[Group, int, Any], None] | None = None
 
     # -- planning ---------------------------------------------------------
     def endpoint_for(self, model: str, case: Case) -> str:
@@ -168,7 +169,7 @@ class Evaluation:
         index = positions.get(case.id)
         if index is None:
             return [c for c in group.selected.values() if c.id not in positions]
-        size = self.settings.batch_size * self.settings.concurrency * WINDOW_ROUNDS
+        size = self.settings.batch_size * (self.settings.concurrency or START) * WINDOW_ROUNDS
         start = 0
         while index >= start + size:
             start, size = start + size, 2 * size

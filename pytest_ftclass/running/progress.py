@@ -46,11 +46,13 @@ class FetchProgress:
             with self._suspended():
                 self.reporter.write_fspath_result(nodeid, "")
 
-    def __call__(self, group: Any, answered: int) -> None:
+    def __call__(self, group: Any, answered: int, pace: Any = None) -> None:
         key = (group.source, group.model, group.endpoint)
         self.done[key] = self.done.get(key, 0) + answered
         total = len(group.selected)
         line = f"[ftclass] {group.source} @ {group.model}: {self.done[key]}/{total} predictions"
+        if pace is not None:
+            line += f", {pace.in_flight} in flight, {pace.per_second:.0f}/s"
         with self._suspended():
             self.reporter.ensure_newline()  # ends a line of results: never written over
             self.reporter.rewrite(line)

@@ -120,3 +120,58 @@ def test_no_progress_line_in_replay_or_off_a_terminal(pytester: pytest.Pytester)
     config = pytester.parseconfigure()
     assert progress_for(config, live=False) is None  # replay sends nothing
     assert progress_for(config, live=True) is None  # pytester's output is not a terminal
+
+
+# -- adaptive concurrency, against the reference server ---------------------------------
+
+
+def peak_in_flight(records: list[Any]) -> int:
+    """Most requests the server was handling at once, from its log."""
+    events = sorted(
+        [(r.received_at, 1) for r in records] + [(r.answered_at, -1) for r in records],
+        key=lambda event: (event[0], event[1]),
+    )
+    peak = current = 0
+    for _, change in events:
+        current += change
+        peak = max(peak, current)
+    return peak
+
+
+def ask_chat(server: Any, n_per_class: int, **kwargs: Any) -> dict[str, Any]:
+    cases = load_cases(validation_lines(per_class=n_per_class))
+    return predict(
+        cases,
+        RequestShape("chat", "ft:gpt-4o-mini:acme::x", tuple(sorted({c.label for c in cases}))),
+        ClientOptions(api_key="sk-test", base_url=server.base_url, max_retries=2),
+        **kwargs,
+    )
+
+
+def test_the_concurrency_grows_from_16_while_answers_come_back_clean(classifier: Any) -> None:
+    from pytest_ftclass.reference import ReferenceServer
+
+    with ReferenceServer(lambda model: classifier, latency_s=0.1) as server:
+        predictions = ask_chat(server, 100)  # 300 chat requests, adaptive
+        adaptive = peak_in_flight(server.requests)
+        server.reset_log()
+        ask_chat(server, 30, concurrency=4)  # pinned
+        pinned = peak_in_flight(server.requests)
+    assert all(p.ok for p in predictions.values())
+    assert adaptive > 24  # started at 16, grew
+    assert pinned <= 4
+
+
+def test_a_rate_limited_server_slows_the_run_without_one_error(classifier: Any) -> None:
+    from pytest_ftclass.reference import ReferenceServer
+    from pytest_ftclass.reference.limits import RateLimits
+
+    limits = RateLimits(requests_per_second=40)
+    with ReferenceServer(lambda model: classifier, latency_s=0.02, limits=limits) as server:
+        predictions = ask_chat(server, 40, rate_limit_wait=60)  # 120 requests, 3 s at 40/s
+        answered = [r for r in server.requests if r.status == 200]
+    assert all(p.ok for p in predictions.values()), [p.error for p in predictions.values()]
+    assert len(answered) == 120
+    span = max(r.answered_at for r in answered) - min(r.received_at for r in answered)
+    # the bucket starts full (40): the other 80 come at 40 a second, no faster
+    assert span >= 80 / 40 * 0.9
