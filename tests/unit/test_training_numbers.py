@@ -224,3 +224,43 @@ def test_a_report_without_a_job_has_no_training_section() -> None:
     assert 'id="fine-tuning"' not in render_html(report)
     assert "Fine-tuning job" not in render_markdown(report)
     assert math.isfinite(report["models"][0]["metrics"]["accuracy"])
+
+
+def section_of(result_file: str, checkpoints: tuple[Checkpoint, ...] = ()) -> dict[str, object]:
+    """A report with a job whose result file is ``result_file`` (and no case asked)."""
+    job = TrainingJob(
+        {"id": "ftjob-1", "status": "succeeded", "model": "b", "fine_tuned_model": "ft:b::1"},
+        result_file=ResultFile.parse(result_file),
+        result_file_id="file-1",
+        result_encoding="base64",
+        checkpoints=checkpoints,
+    )
+    report: dict[str, object] = {"schema": "ftclass-report/2", "models": [], "cases": []}
+    add_fine_tuning(report, job, [])
+    return report
+
+
+def test_a_long_curve_is_drawn_thinned_to_its_limit_but_kept_whole() -> None:
+    from pytest_ftclass.report.training import MAX_DRAWN_POINTS, training_view
+
+    rows = "".join(f"{step},{1 / step}\n" for step in range(1, 5002))
+    report = section_of("step,train_loss\n" + rows)
+    view = training_view(report)
+    assert view is not None
+    (chart,) = view["charts"]
+    raw = next(line for line in chart["lines"] if line["kind"] == "raw")
+    assert raw["n_points"] <= MAX_DRAWN_POINTS + 1
+    assert raw["points"].split()[-1].startswith(f"{chart['plot']['right']:.2f},")  # last step
+    assert len(report["fine_tuning"]["result_file"]["rows"]) == 5001  # type: ignore[index]
+
+
+def test_one_row_and_no_checkpoint_still_draw() -> None:
+    from pytest_ftclass.report import render_html
+    from pytest_ftclass.report.training import training_view
+
+    report = section_of("step,train_loss,valid_loss\n1,0.7,\n")
+    view = training_view(report)
+    assert view is not None and [c["name"] for c in view["charts"]] == ["loss"]
+    assert view["missing"] == ["valid_loss"] and view["checkpoints"] == []
+    page = render_html(report)
+    assert "The job lists no checkpoints." in page and 'data-chart="loss"' in page
