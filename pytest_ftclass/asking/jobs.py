@@ -306,7 +306,7 @@ def fetch_job(
     from pytest_ftclass.recording.recorder import is_missing_from_cassette, missing_message
 
     try:
-        with recorder.use(path, paged=True):
+        with recorder.use(path, paged=True, whole=True):
             client = make_sync_client(options)
             try:
                 return read_job(LiveJobs(client), job_id)

@@ -173,12 +173,14 @@ class Recorder:
         return response
 
     @contextlib.contextmanager
-    def use(self, path: Path, *, paged: bool = False) -> Iterator[Any]:
+    def use(self, path: Path, *, paged: bool = False, whole: bool = False) -> Iterator[Any]:
         """Patch HTTP clients to record to / replay from the cassette at ``path``.
 
         ``paged``: requests also match on their list cursor (``after``,
-        ``limit``), as the pages of a fine-tuning job's lists must.  Raises
-        :class:`BrokenCassette` when the file cannot be used.
+        ``limit``), as the pages of a fine-tuning job's lists must.  ``whole``:
+        nothing is written when the block raises (a fine-tuning job is recorded
+        whole or not at all).  Raises :class:`BrokenCassette` when the file
+        cannot be used.
         """
         from pytest_ftclass.recording.cassette_index import use_indexed_cassette
 
@@ -186,6 +188,8 @@ class Recorder:
             self._vcr = self._build_vcr()
         mode = self.mode_for(path)
         options: dict[str, Any] = {"match_on": PAGED_MATCH_ON} if paged else {}
+        if whole:
+            options["record_on_exception"] = False
         # An indexed cassette: lookups by request key, not vcrpy's scan of every interaction.
         with use_indexed_cassette(
             self._vcr, path, allow_playback_repeats=True, record_mode=mode, **options

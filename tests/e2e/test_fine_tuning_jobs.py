@@ -640,3 +640,27 @@ def test_a_result_file_served_as_plain_csv_is_read_too(
     assert pytester.runpytest("--ft-job", job.id).ret == 0
     result_file = read_report(pytester)["fine_tuning"]["result_file"]
     assert result_file["encoding"] == "plain" and len(result_file["rows"]) == 45
+
+
+def test_a_job_read_that_fails_half_way_records_nothing(
+    pytester: pytest.Pytester, server: ReferenceServer, client: openai.OpenAI,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from tests.faults import FaultProxy
+
+    job = run_job(client, server, valid=None)
+    cases_file(pytester.path / "held_out.cases.jsonl", n=3)
+    monkeypatch.setenv("OPENAI_API_KEY", CANARY_KEY)
+    command = ["--ft-job", job.id, "--ft-record-mode", "once", "--ft-max-retries", "0"]
+    with FaultProxy(server.base_url) as proxy:
+        proxy.add("pass", times=2)  # the job and its result file
+        proxy.add("server_error")  # then the checkpoints
+        monkeypatch.setenv("OPENAI_BASE_URL", proxy.base_url)
+        failed = pytester.runpytest(*command)
+        assert [entry.path.split("?")[0].rsplit("/", 1)[1] for entry in proxy.log] == [
+            job.id, "content", "checkpoints"]  # fmt: skip
+    assert failed.ret == pytest.ExitCode.USAGE_ERROR
+    assert not files_under(pytester.path / "cassettes")  # whole or not at all
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    assert pytester.runpytest(*command).ret == 0
+    assert read_report(pytester)["fine_tuning"]["checkpoints"]
