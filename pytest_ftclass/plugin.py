@@ -69,7 +69,9 @@ def pytest_configure(config: pytest.Config) -> None:
     check_writable(settings, controller=controller)
     job = None
     if settings.job and not config.getoption("help", False):
-        job, settings = read_job(config, settings)
+        from pytest_ftclass.running.jobs import job_and_settings
+
+        job, settings = job_and_settings(config, settings)  # a usage error if it cannot be used
     state = RunState(config, settings, job)
     config.stash[STATE] = state
     Case.repr_text = state.settings.report_text  # a failing test shows a case's text only then
@@ -83,22 +85,6 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(collector, "ftclass-report")
         if config.pluginmanager.hasplugin("xdist"):
             config.pluginmanager.register(XdistHooks(collector, job), "ftclass-xdist")
-
-
-def read_job(config: pytest.Config, settings: Settings) -> tuple[Any, Settings]:
-    """``--ft-job``: the job, and the settings whose model under test is its model."""
-    import os
-
-    from pytest_ftclass.recording.redaction import Redactor
-    from pytest_ftclass.running.jobs import JobUnusable, job_for_run, with_job_model
-
-    redactor = Redactor.for_run(environ=os.environ, base_url=settings.base_url)
-    workerinput = getattr(config, "workerinput", None)
-    try:
-        job = job_for_run(settings, os.environ, redactor, workerinput)
-        return job, with_job_model(settings, job)
-    except JobUnusable as err:
-        raise pytest.UsageError(f"pytest-ftclass: {redactor.text(str(err))}") from None
 
 
 def check_writable(settings: Settings, *, controller: bool) -> None:

@@ -18,6 +18,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+import pytest
+
 from pytest_ftclass.asking.jobs import JobError, TrainingJob, fetch_job
 from pytest_ftclass.options import SETTINGS, Settings
 from pytest_ftclass.recording.names import job_cassette_path
@@ -25,7 +27,14 @@ from pytest_ftclass.recording.recorder import Recorder
 from pytest_ftclass.recording.redaction import Redactor
 from pytest_ftclass.running.credentials import client_options
 
-__all__ = ["JOB_INPUT", "JobUnusable", "checkpoint_models", "job_for_run", "with_job_model"]
+__all__ = [
+    "JOB_INPUT",
+    "JobUnusable",
+    "checkpoint_models",
+    "job_and_settings",
+    "job_for_run",
+    "with_job_model",
+]
 
 #: The ``workerinput`` entry that carries the job to pytest-xdist workers.
 JOB_INPUT = "ftclass_job"
@@ -67,6 +76,19 @@ def job_for_run(
             f"--ft-checkpoints: job {job_id} lists no checkpoints; run without --ft-checkpoints"
         )
     return job
+
+
+def job_and_settings(config: pytest.Config, settings: Settings) -> tuple[TrainingJob, Settings]:
+    """The run's job and its settings (the job's model under test); a usage error if unusable."""
+    import os
+
+    redactor = Redactor.for_run(environ=os.environ, base_url=settings.base_url)
+    workerinput = getattr(config, "workerinput", None)
+    try:
+        job = job_for_run(settings, os.environ, redactor, workerinput)
+        return job, with_job_model(settings, job)
+    except JobUnusable as err:
+        raise pytest.UsageError(f"pytest-ftclass: {redactor.text(str(err))}") from None
 
 
 def _no_local_model(model: str) -> str:
