@@ -33,12 +33,12 @@ checkpoint's evaluation over the accuracy curve, and a table of checkpoints.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pytest_ftclass.judging.training import best_checkpoint, curves, paired_with_final
 from pytest_ftclass.report.json_report import models_of
+from pytest_ftclass.report.training_charts import COLOURS, chart, nice_top
 from pytest_ftclass.results import CaseResult
 
 if TYPE_CHECKING:
@@ -53,12 +53,6 @@ __all__ = [
 ]
 
 DEFAULT_SIGNIFICANCE = 0.05
-#: At most this many points of one curve are drawn (every k-th beyond; the JSON keeps all).
-MAX_DRAWN_POINTS = 2000
-#: Geometry of one chart, in SVG user units.
-CHART = {"width": 720, "height": 250, "left": 58, "right": 16, "top": 14, "bottom": 36}
-#: Colours of the curves: a training metric and a validation one.
-COLOURS = {"train": "#0969da", "valid": "#bc4c00", "accuracy": "#1a7f37", "macro_f1": "#8250df"}
 
 
 # -- the JSON section ----------------------------------------------------------------
@@ -208,12 +202,12 @@ def training_view(report: Mapping[str, Any]) -> dict[str, Any] | None:
     if loss:
         top = max(max(curves_[name]["raw"]) for name in loss)
         charts.append(
-            _chart("loss", "Loss per step", curves_, loss, x_domain, (0.0, _nice_top(top)), [])
+            chart("loss", "Loss per step", curves_, loss, x_domain, (0.0, nice_top(top)), [])
         )
     markers = _markers(section)
     if accuracy or markers:
         charts.append(
-            _chart(
+            chart(
                 "accuracy",
                 "Accuracy per step, and each checkpoint's evaluation",
                 curves_,
@@ -338,128 +332,6 @@ def _marker_title(checkpoint: Mapping[str, Any], metric: str, value: float) -> s
     if vs_final:
         title += f"; McNemar vs the final model p={vs_final['p_value']:.3g}"
     return title + ("; best checkpoint" if checkpoint.get("best") else "")
-
-
-def _chart(
-    name: str,
-    title: str,
-    curves_: Mapping[str, Mapping[str, Any]],
-    columns: Sequence[str],
-    x_domain: tuple[float, float],
-    y_domain: tuple[float, float],
-    markers: Sequence[Mapping[str, Any]],
-) -> dict[str, Any]:
-    width, height = CHART["width"], CHART["height"]
-    left, top = CHART["left"], CHART["top"]
-    plot_width = width - left - CHART["right"]
-    plot_height = height - top - CHART["bottom"]
-    x0, x1 = x_domain
-    y0, y1 = y_domain
-
-    def x(step: float) -> float:
-        return left + (step - x0) / ((x1 - x0) or 1) * plot_width
-
-    def y(value: float) -> float:
-        clipped = min(max(value, y0), y1)
-        return top + plot_height - (clipped - y0) / ((y1 - y0) or 1) * plot_height
-
-    lines = []
-    for column in columns:
-        curve = curves_[column]
-        colour = COLOURS["valid" if column.startswith("valid") else "train"]
-        stride = max(1, math.ceil(len(curve["steps"]) / MAX_DRAWN_POINTS))
-        for kind in ("raw", "smoothed"):
-            points = _points(curve["steps"], curve[kind], stride, x, y)
-            lines.append(
-                {
-                    "metric": column,
-                    "kind": kind,
-                    "colour": colour,
-                    "points": points,
-                    "n_points": len(points.split()),
-                    "dashed": "accuracy" in column and column.startswith("valid"),
-                }
-            )
-    drawn_markers = [
-        {
-            **marker,
-            "x": f"{x(marker['step']):.2f}",
-            "y": f"{y(marker['value']):.2f}",
-            # the "best" label above the marker, or below it when that would leave the plot
-            "label_y": f"{y(marker['value']) + (-14 if y(marker['value']) > top + 20 else 22):.2f}",
-        }
-        for marker in markers
-    ]
-    return {
-        "name": name,
-        "title": title,
-        "width": width,
-        "height": height,
-        "plot": {
-            "left": left,
-            "top": top,
-            "width": plot_width,
-            "height": plot_height,
-            "right": left + plot_width,
-            "bottom": top + plot_height,
-        },
-        "x_domain": f"{x0:g} {x1:g}",
-        "y_domain": f"{y0:g} {y1:g}",
-        "x_ticks": [{"label": f"{v:g}", "x": f"{x(v):.2f}"} for v in _ticks(x0, x1, whole=True)],
-        "y_ticks": [{"label": f"{v:g}", "y": f"{y(v):.2f}"} for v in _ticks(y0, y1)],
-        "lines": lines,
-        "markers": drawn_markers,
-        "checkpoint_steps": sorted({f"{x(m['step']):.2f}" for m in markers}),
-        "legend": [
-            {"label": column, "colour": COLOURS["valid" if column.startswith("valid") else "train"]}
-            for column in columns
-        ],
-    }
-
-
-def _points(steps: Sequence[float], values: Sequence[float], stride: int, x: Any, y: Any) -> str:
-    """SVG ``points`` of a curve: every ``stride``-th point, and always the last one."""
-    chosen = list(range(0, len(steps), stride))
-    if chosen and chosen[-1] != len(steps) - 1:
-        chosen.append(len(steps) - 1)
-    return " ".join(f"{x(steps[i]):.2f},{y(values[i]):.2f}" for i in chosen)
-
-
-def _nice_top(value: float) -> float:
-    """A round upper bound at or above ``value`` (1, 2, 2.5 or 5 times a power of ten).
-
-    >>> _nice_top(1.609), _nice_top(0.07), _nice_top(0)
-    (2.0, 0.1, 1.0)
-    """
-    if value <= 0 or not math.isfinite(value):
-        return 1.0
-    power = 10 ** math.floor(math.log10(value))
-    for factor in (1, 2, 2.5, 5, 10):
-        if value <= factor * power * (1 + 1e-12):
-            return float(factor * power)
-    return float(10 * power)
-
-
-def _ticks(low: float, high: float, *, whole: bool = False, count: int = 5) -> list[float]:
-    """About ``count`` round tick values from ``low`` to ``high``.
-
-    >>> _ticks(0, 1), _ticks(1, 309, whole=True)
-    ([0.0, 0.25, 0.5, 0.75, 1.0], [1, 100, 200, 300])
-    """
-    if high <= low:
-        return [low]
-    raw_step = (high - low) / (count - 1)
-    power = 10 ** math.floor(math.log10(raw_step))
-    step = min((f * power for f in (1, 2, 2.5, 5, 10) if f * power >= raw_step), default=10 * power)
-    if whole:
-        step = max(1, round(step))
-    first = math.ceil(low / step) * step
-    ticks: list[float] = [low] if whole and first > low else []
-    value = first
-    while value <= high * (1 + 1e-12):
-        ticks.append(round(value, 10) if not whole else round(value))
-        value += step
-    return ticks
 
 
 # -- Markdown and the terminal --------------------------------------------------------

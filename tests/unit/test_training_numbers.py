@@ -241,7 +241,8 @@ def section_of(result_file: str, checkpoints: tuple[Checkpoint, ...] = ()) -> di
 
 
 def test_a_long_curve_is_drawn_thinned_to_its_limit_but_kept_whole() -> None:
-    from pytest_ftclass.report.training import MAX_DRAWN_POINTS, training_view
+    from pytest_ftclass.report.training import training_view
+    from pytest_ftclass.report.training_charts import MAX_DRAWN_POINTS
 
     rows = "".join(f"{step},{1 / step}\n" for step in range(1, 5002))
     report = section_of("step,train_loss\n" + rows)
