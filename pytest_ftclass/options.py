@@ -179,6 +179,14 @@ class Settings:
     gate_compare: bool = setting(
         False, "gate: fail when the --ft-compare model is significantly worse", "bool"
     )
+    job: str | None = setting(
+        None,
+        "evaluate this fine-tuning job's model (its fine_tuned_model); its result file and "
+        "checkpoints go into the reports",
+    )
+    checkpoints: bool = setting(
+        False, "also ask every checkpoint of the --ft-job job the same cases", "bool"
+    )
     rootdir: Path = field(default_factory=Path.cwd)
 
     @property
@@ -294,6 +302,13 @@ def settings_problem(values: dict[str, Any]) -> str | None:
         return "--ft-max-drop needs --ft-baseline"
     if values["gate_compare"] and not values["compare"]:
         return "--ft-gate-compare needs --ft-compare=MODEL"
+    if values["checkpoints"] and not values["job"]:
+        return "--ft-checkpoints needs --ft-job=JOB_ID"
+    if values["job"] and values["azure_deployment"]:
+        return (
+            "--ft-job does not work with --ft-azure-deployment (a job's checkpoints have no "
+            "deployment): set --ft-model to the deployed fine-tune instead"
+        )
     return None
 
 

@@ -47,7 +47,13 @@ from typing import Any
 
 from pytest_ftclass.judging.metrics import confidence, group_by_task
 from pytest_ftclass.recording.atomic import atomic_write_text
-from pytest_ftclass.report.json_report import ROLE_TITLES, models_of, results_from_report
+from pytest_ftclass.report.json_report import (
+    CHECKPOINT,
+    ROLE_TITLES,
+    models_of,
+    results_from_report,
+)
+from pytest_ftclass.report.training import training_view
 from pytest_ftclass.results import CaseResult
 
 __all__ = ["render_html", "write_html_report"]
@@ -107,6 +113,7 @@ def render_html(
         script=Markup(script),
         script_hash=f"sha256-{digest}",
         data_json=Markup(_json_for_script(blob)),
+        training=training_view(report),
     )
 
 
@@ -173,6 +180,8 @@ def _sections(
     tasks = {str(task.get("task", "")): task for task in report.get("tasks") or []}
     sections: list[dict[str, Any]] = []
     for model in models_of(report):
+        if model.get("role") == CHECKPOINT:
+            continue  # drawn with the fine-tuning job (templates/training.html)
         role = ROLE_TITLES.get(model.get("role", ""), "")
         names = model.get("tasks", [])
         if len(names) > 1 and model.get("metrics") is not None:

@@ -37,11 +37,13 @@ from typing import Any
 from pytest_ftclass.judging.metrics import confidence, group_by_task
 from pytest_ftclass.recording.atomic import atomic_write_text
 from pytest_ftclass.report.json_report import (
+    CHECKPOINT,
     COMPARISON,
     ROLE_TITLES,
     models_of,
     results_from_report,
 )
+from pytest_ftclass.report.training import markdown_section
 from pytest_ftclass.results import CaseResult
 
 __all__ = ["append_step_summary", "render_markdown", "write_markdown_report"]
@@ -69,6 +71,8 @@ def render_markdown(
     parts: list[str] = [_gate(report)] if report.get("gate") else []
     for model in models_of(report):
         role = model.get("role", "")
+        if role == CHECKPOINT:
+            continue  # the fine-tuning section sums the checkpoints up
         names = model.get("tasks", [])
         if len(names) > 1:
             pooled = model.get("metrics")
@@ -82,6 +86,9 @@ def render_markdown(
             metrics = tasks.get(name, {}).get("metrics") or {}
             title = name if role != COMPARISON else f"{name} (comparison model)"
             parts.append(_section(title, metrics, by_task.get(name, []), listed))
+    training = markdown_section(report, escape)  # the --ft-job job, if any
+    if training:
+        parts.append(training)
     return "\n".join(parts)
 
 
