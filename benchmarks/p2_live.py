@@ -1,27 +1,31 @@
-"""P2: asking a live endpoint with latency: batching and concurrency against one request per case.
+"""P2: live runs, the whole pytest process, against the ideal and the peers.
 
-Targets, for N = 1,000 cases and a model answering after L = 100 ms:
+Targets (medians of alternating rounds; 1,000 BBC cases, the local reference
+model answering after L = 100 ms, every tool at its default settings):
 
-- at least 50 × faster than the cookbook's loop (one blocking
-  ``client.completions.create(prompt=..., max_tokens=1, logprobs=5)`` per case);
-- within 1.25 × of the ideal ⌈N/B⌉ · L / C for batch size B and concurrency C.
+- Chat: pytest-ftclass's whole run at most 0.6 × promptfoo ``-j 20`` and at most
+  0.5 × inspect-ai's default; its request span within 1.25 × N · L/C at the
+  concurrency C it reached (the peak in flight, seen on the server).  On a
+  small machine the span is bound by the CPUs (server and client share them)
+  before it is by latency: the same run against the server answering at once
+  (L = 0) measures that floor, and the span is also shown against the larger
+  of the two.
+- Completions: the whole run at most 2 × the ideal ⌈N/B⌉ · L/C at B = 20, C = 4
+  (1.25 s), the reference the target was set against; the span is also shown
+  against the ideal at the concurrency reached.
+- A server limited to R requests per second: no case errors, and the whole run
+  within 1.3 × (requests needed) / R.
 
-The local reference model is started in this process with ``latency_s=L``.
-The loop is timed on a sample (``--loop-sample``) and extrapolated to N
-(labelled so).  The grid B × C is timed through ``pytest_ftclass.asking.predict.predict``
-directly and through the plugin: a pytest subprocess recording into a fresh
-cassette directory, whose wall time includes starting Python, imports and
-writing the reports, and whose *asking* time is read from the server's request
-log (first request taken up to last answer ready), the part the ideal and the
-loop's time describe (the loop's figure counts no start-up either): the
-plugin's verdicts are on its asking time, its wall time is shown beside it.
-Chat Completions (one request per case, ideal N · L / C) is timed the same
-way::
+The peers run through ``peers.py`` (installed in a throwaway folder, see there;
+a missing peer is skipped with a note and its verdict reads "skipped").  The
+grid of the earlier targets (``predict()`` over batch size × concurrency against
+the cookbook's one blocking request per case: at least 50 × faster, within
+1.25 × of the ideal) runs with ``--grid``::
 
-    python benchmarks/p2_live.py              # N=1000, L=0.1 s
-    python benchmarks/p2_live.py --quick      # N=200, a smaller grid
-    python benchmarks/p2_live.py --no-plugin  # predict() only
-    python benchmarks/p2_live.py --batches 10 20 --concurrencies 4 8
+    python benchmarks/p2_live.py              # N=1000 BBC, L=0.1 s, 3 rounds
+    python benchmarks/p2_live.py --quick      # N=200, one round
+    python benchmarks/p2_live.py --grid       # also the B × C grid and the loop
+    python benchmarks/p2_live.py --rate 100 --completions-rate 10
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import math
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,22 +43,22 @@ from _common import (
     CHAT_MODEL,
     COMPLETIONS_MODEL,
     SEPARATOR,
-    chat_lines,
-    completion_lines,
     machine_note,
     median,
     print_table,
-    run_pytest,
-    train_reference,
     verdict,
-    write_jsonl,
 )
 
-SPEEDUP_TARGET = 50.0
-IDEAL_TARGET = 1.25
+SPEEDUP_TARGET = 50.0  # --grid: predict() against the cookbook loop
+IDEAL_TARGET = 1.25  # --grid, and the Chat span at the concurrency reached
+CHAT_VS_PROMPTFOO = 0.6
+CHAT_VS_INSPECT = 0.5
+COMPLETIONS_VS_IDEAL = 2.0
+REFERENCE_BATCH, REFERENCE_CONCURRENCY = 20, 4  # the ideal the Completions target names
+RATE_TARGET = 1.3
 
 
-def ideal(n: int, batch: int, concurrency: int, latency: float) -> float:
+def ideal(n: int, batch: int, concurrency: float, latency: float) -> float:
     """⌈n / batch⌉ requests, ``concurrency`` at a time, each taking ``latency``."""
     return math.ceil(n / batch) * latency / concurrency
 
@@ -132,164 +137,289 @@ def time_predict(
     return elapsed
 
 
-def time_plugin(suite: Path, model: str, server: Any, b: int, c: int) -> tuple[float, float]:
-    """(wall seconds of the pytest run, seconds from its first request to its last answer)."""
-    cassettes = Path(tempfile.mkdtemp(prefix="cassettes-", dir=suite))
-    server.reset_log()
-    run = run_pytest(
-        suite,
-        f"--ft-model={model}",
-        f"--ft-base-url={server.base_url}",
-        "--ft-record-mode=new_episodes",
-        f"--ft-cassette-dir={cassettes}",
-        f"--ft-batch-size={b}",
-        f"--ft-concurrency={c}",
+# -- the defaults, side by side with the peers ------------------------------------------------
+
+
+@dataclass
+class Measured:
+    """Medians of one tool setting over the rounds, and what the server saw."""
+
+    label: str
+    wall: float
+    span: float
+    peak: float
+    errors: int
+
+
+def measured(config: Any) -> Measured | None:
+    if not config.runs:
+        return None
+    return Measured(
+        config.runs[0].label,
+        median([run.seconds for run in config.runs]),
+        median([seen.span for seen in config.seen]),
+        median([float(seen.peak) for seen in config.seen]),
+        sum(run.errors for run in config.runs),
     )
-    shutil.rmtree(cassettes, ignore_errors=True)
-    if run.returncode != 0:
-        print(f"  plugin run exit {run.returncode}: {run.tail}")
-    log = server.requests
-    asking = max(r.answered_at for r in log) - min(r.received_at for r in log) if log else 0.0
-    return run.seconds, asking
+
+
+def side_by_side(
+    endpoint: Any, cases: list[Any], suite: Path, server: Any, args: argparse.Namespace, work: Path
+) -> dict[str, Measured | None]:
+    """pytest-ftclass's defaults, promptfoo ``-j 20`` and inspect-ai's default, alternating."""
+    import peers
+
+    tools = ["ftclass", *(t for t in ("promptfoo", "inspect") if t in args.peers)]
+    configs = peers.configs_for(
+        endpoint, cases, suite, server.base_url, [20], tools, work, args.peers_dir
+    )
+    wanted = {("pytest-ftclass", None), ("promptfoo", 20), ("inspect-ai", None)}
+    configs = [c for c in configs if (c.tool, c.concurrency) in wanted]
+    recorder = peers.ShapeRecorder(server)
+    runs = peers.bench_endpoint(
+        endpoint, cases, server, recorder, configs, args.rounds, args.latency, False
+    )
+    same, differ = peers.agreement(runs, {case.id: case.label for case in cases})
+    print(f"  every tool, every round, the same answer on every case: {same} {differ[:5]}")
+    return {c.tool: measured(c) for c in configs}
+
+
+def machine_floor(
+    endpoint: Any, suite: Path, classifier: Any, args: argparse.Namespace
+) -> Measured | None:
+    """pytest-ftclass's defaults against the same server answering at once (L = 0).
+
+    Its request span is what this machine's CPUs allow (the server's classifier
+    and HTTP, the client's SDK and recording, on the same cores): no latency or
+    concurrency can make the span shorter than that.
+    """
+    import peers
+
+    from pytest_ftclass.reference import ReferenceServer
+
+    model = COMPLETIONS_MODEL if endpoint == "completions" else CHAT_MODEL
+    with ReferenceServer(lambda _m: classifier) as server:
+        runs, seen = [], []
+        for _ in range(args.rounds):
+            server.reset_log()
+            runs.append(peers.run_ftclass(suite, server.base_url, model, endpoint))
+            seen.append(peers.traffic(server.requests))
+    spans = [f"{s.span:.2f}" for s in seen]
+    print(f"  {endpoint} at L = 0: spans {spans} s, walls {[f'{r.seconds:.2f}' for r in runs]} s")
+    return Measured(
+        runs[0].label,
+        median([r.seconds for r in runs]),
+        median([s.span for s in seen]),
+        median([float(s.peak) for s in seen]),
+        sum(r.errors for r in runs),
+    )
+
+
+def rate_limited(
+    endpoint: Any, suite: Path, classifier: Any, args: argparse.Namespace, rate: float
+) -> Measured | None:
+    """pytest-ftclass's defaults against a server allowing ``rate`` requests per second."""
+    import peers
+
+    from pytest_ftclass.reference import RateLimits, ReferenceServer
+
+    model = COMPLETIONS_MODEL if endpoint == "completions" else CHAT_MODEL
+    limits = RateLimits(requests_per_second=rate)
+    with ReferenceServer(lambda _m: classifier, latency_s=args.latency, limits=limits) as server:
+        runs, seen = [], []
+        for _ in range(args.rounds):
+            server.reset_log()
+            runs.append(peers.run_ftclass(suite, server.base_url, model, endpoint))
+            seen.append(peers.traffic(server.requests))
+        refused = limits.refused
+    answered = [s.requests - s.errors for s in seen]
+    print(
+        f"  {endpoint} at {rate:g} requests/s: {[f'{r.seconds:.2f}' for r in runs]} s, "
+        f"requests answered {answered}, 429s {refused} in all, "
+        f"case errors {[r.errors for r in runs]} {runs[-1].note}".rstrip()
+    )
+    return Measured(
+        runs[0].label,
+        median([r.seconds for r in runs]),
+        median([s.span for s in seen]),
+        median([float(s.peak) for s in seen]),
+        sum(r.errors for r in runs),
+    )
+
+
+def verdicts(
+    n: int,
+    latency: float,
+    found: dict[str, dict[str, Measured | None]],
+    limited: dict[str, Any],
+    floors: dict[str, Measured | None],
+) -> list[list[Any]]:
+    """One row per target: what was measured, the limit, the verdict."""
+    rows: list[list[Any]] = []
+
+    def row(target: str, value: float | None, limit: float, note: str = "") -> None:
+        if value is None:
+            rows.append([target, "-", f"≤ {limit}", "skipped", note])
+        else:
+            rows.append([target, f"{value:.2f}", f"≤ {limit}", verdict(value <= limit), note])
+
+    chat = found.get("chat", {})
+    ours = chat.get("pytest-ftclass")
+    if ours:
+        for tool, limit in (("promptfoo", CHAT_VS_PROMPTFOO), ("inspect-ai", CHAT_VS_INSPECT)):
+            theirs = chat.get(tool)
+            row(
+                f"Chat whole run ÷ {theirs.label if theirs else tool}",
+                ours.wall / theirs.wall if theirs else None,
+                limit,
+                f"{ours.wall:.2f} s vs {theirs.wall:.2f} s" if theirs else "not installed",
+            )
+        best = ideal(n, 1, ours.peak, latency)
+        row(
+            "Chat span ÷ N·L/C reached",
+            ours.span / best,
+            IDEAL_TARGET,
+            f"{ours.span:.2f} s vs {best:.2f} s at C={ours.peak:.0f}",
+        )
+        floor = floors.get("chat")
+        if floor is not None:
+            bound = max(best, floor.span)
+            row(
+                "Chat span ÷ max(N·L/C, span at L=0)",
+                ours.span / bound,
+                IDEAL_TARGET,
+                f"{ours.span:.2f} s vs {bound:.2f} s (L=0: {floor.span:.2f} s)",
+            )
+    ours = found.get("completions", {}).get("pytest-ftclass")
+    if ours:
+        reference = ideal(n, REFERENCE_BATCH, REFERENCE_CONCURRENCY, latency)
+        row(
+            f"Completions whole run ÷ ideal at B={REFERENCE_BATCH}, C={REFERENCE_CONCURRENCY}",
+            ours.wall / reference,
+            COMPLETIONS_VS_IDEAL,
+            f"{ours.wall:.2f} s vs {reference:.2f} s",
+        )
+        reached = ideal(n, REFERENCE_BATCH, ours.peak, latency)
+        rows.append(
+            [
+                "Completions span ÷ ideal at C reached",
+                f"{ours.span / reached:.2f}",
+                "(shown)",
+                "-",
+                f"{ours.span:.2f} s vs {reached:.2f} s at C={ours.peak:.0f}",
+            ]
+        )
+    for endpoint, (measure, needed, rate) in limited.items():
+        if measure is None:
+            continue
+        floor = needed / rate
+        row(
+            f"{endpoint} at {rate:g} req/s: whole run ÷ requests/R",
+            measure.wall / floor,
+            RATE_TARGET,
+            f"{measure.wall:.2f} s vs {floor:.2f} s; case errors {measure.errors}",
+        )
+        rows.append(
+            [f"{endpoint} at {rate:g} req/s: case errors", measure.errors, "= 0",
+             verdict(measure.errors == 0), ""]
+        )  # fmt: skip
+    return rows
+
+
+# -- the grid: predict() over B × C, and the cookbook loop ----------------------------------
+
+
+def grid(
+    cases: list[Any], server: Any, n: int, latency: float, quick: bool, sample: int
+) -> list[list[Any]]:
+    """predict() at each batch size and concurrency, against the loop extrapolated to n."""
+    url = server.base_url
+    loop = cookbook_loop(cases[:sample], url)
+    loop_n = loop * n / sample
+    print(f"cookbook loop: {sample} cases in {loop:.2f} s → {loop_n:.1f} s for {n} (extrapolated)")
+    time_predict(cases[:20], "completions", COMPLETIONS_MODEL, url, 20, 1)  # warm-up
+    rows = []
+    for b in [1, 20] if quick else [1, 10, 20, 50]:
+        for c in [4, 16] if quick else [4, 8, 16, 32]:
+            best = ideal(n, b, c, latency)
+            direct = time_predict(cases, "completions", COMPLETIONS_MODEL, url, b, c)
+            rows.append(
+                [f"predict B={b} C={c}", direct, best, direct / best, loop_n / direct,
+                 verdict(loop_n / direct >= SPEEDUP_TARGET and direct / best <= IDEAL_TARGET)]
+            )  # fmt: skip
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
+    import peers
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=1_000)
     parser.add_argument("--latency", type=float, default=0.1, help="seconds per answer")
-    parser.add_argument("--quick", action="store_true", help="N=200, batch {1,20}, C {4,16}")
-    parser.add_argument("--loop-sample", type=int, default=100, help="cases timed in the loop")
-    parser.add_argument("--repeat", type=int, default=1, help="repetitions per grid cell")
-    parser.add_argument("--no-plugin", action="store_true", help="skip the pytest subprocesses")
-    parser.add_argument("--batches", type=int, nargs="+", help="batch sizes of the grid")
-    parser.add_argument("--concurrencies", type=int, nargs="+", help="concurrencies of the grid")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="N=200, one round")
+    parser.add_argument("--suite", choices=["bbc", "synthetic"], default="bbc")
+    parser.add_argument(
+        "--peers", nargs="*", default=["promptfoo", "inspect"], choices=["promptfoo", "inspect"]
+    )
+    parser.add_argument("--peers-dir", type=Path, default=peers.PEERS_DIR)
+    parser.add_argument("--rate", type=float, default=100.0, help="Chat: requests per second")
+    parser.add_argument(
+        "--completions-rate", type=float, default=10.0, help="Completions: requests per second"
+    )
+    parser.add_argument("--grid", action="store_true", help="also predict() over B × C")
+    parser.add_argument("--loop-sample", type=int, default=100, help="--grid: cases in the loop")
     args = parser.parse_args(argv)
-    n = 200 if args.quick else args.n
-    batches = args.batches or ([1, 20] if args.quick else [1, 10, 20, 50])
-    concurrencies = args.concurrencies or ([4, 16] if args.quick else [4, 8, 16])
-    sample = min(n, 20 if args.quick else args.loop_sample)
-    latency = args.latency
+    if args.quick:
+        args.n, args.rounds = 200, 1
+    print(machine_note(), "| uptime:", peers._uptime())
     root = Path(tempfile.mkdtemp(prefix="ftclass-p2-"))
     try:
-        return run(
-            root, n, latency, batches, concurrencies, sample, args.repeat, not args.no_plugin
-        )
+        return run(root, args)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def run(
-    root: Path,
-    n: int,
-    latency: float,
-    batches: list[int],
-    concurrencies: list[int],
-    sample: int,
-    repeat: int,
-    plugin: bool,
-) -> int:
+def run(root: Path, args: argparse.Namespace) -> int:
+    import peers
+
     from pytest_ftclass.cases.sources import load_cases
     from pytest_ftclass.reference import ReferenceServer
 
-    print(machine_note())
-    completion_path = write_jsonl(root / "suite" / "bench.cases.jsonl", completion_lines(n, 2))
-    chat_path = write_jsonl(root / "chat" / "chat.cases.jsonl", chat_lines(n, 2))
-    for directory in (completion_path.parent, chat_path.parent):
-        (directory / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
-    cases = load_cases(completion_path)
-    chats = load_cases(chat_path)
-    classifier = train_reference(root)
+    n, latency = args.n, args.latency
+    make = peers.bbc_suite if args.suite == "bbc" else peers.synthetic_suite
+    completions_path, chat_path, classifier = make(root / "data", n)
+    paths = {"completions": completions_path, "chat": chat_path}
+    suites = {}
+    found: dict[str, dict[str, Measured | None]] = {}
     with ReferenceServer(lambda _model: classifier, latency_s=latency) as server:
-        url = server.base_url
-        loop = cookbook_loop(cases[:sample], url)
-        loop_n = loop * n / sample
-        print(
-            f"cookbook loop: {sample} cases in {loop:.2f} s → {loop_n:.1f} s for {n} (extrapolated)"
+        for endpoint, path in paths.items():
+            cases = load_cases(path)
+            suites[endpoint] = (cases, peers.write_suite_for(cases, root / f"suite-{endpoint}"))
+            found[endpoint] = side_by_side(
+                endpoint, cases, suites[endpoint][1], server, args, root / f"work-{endpoint}"
+            )
+        grid_rows = grid(suites["completions"][0], server, n, latency, args.quick,
+                         min(n, args.loop_sample)) if args.grid else []  # fmt: skip
+    print("\nthe machine's floor: the same server answering at once (pytest-ftclass defaults):")
+    floors = {e: machine_floor(e, suites[e][1], classifier, args) for e in ("chat", "completions")}
+    print("\nrate-limited server (pytest-ftclass defaults):")
+    limited = {}
+    for endpoint, rate in (("chat", args.rate), ("completions", args.completions_rate)):
+        cases, suite = suites[endpoint]
+        needed = len(cases) if endpoint == "chat" else math.ceil(len(cases) / REFERENCE_BATCH)
+        limited[endpoint] = (rate_limited(endpoint, suite, classifier, args, rate), needed, rate)
+    if grid_rows:
+        print_table(
+            f"P2 grid: predict(), N={n}, L={latency} s",
+            ["run", "s", "ideal s", "÷ ideal", "loop ÷ run", "verdict"],
+            grid_rows,
         )
-        # first use: imports, the tokenizer's tables, the TLS context; not part of any cell
-        time_predict(cases[: batches[0]], "completions", COMPLETIONS_MODEL, url, batches[0], 1)
-        time_predict(chats[:1], "chat", CHAT_MODEL, url, 1, 1)
-        rows = []
-        best: tuple[float, int, int] | None = None
-        for b in batches:
-            for c in concurrencies:
-                best_case = ideal(n, b, c, latency)
-                direct = median(
-                    [
-                        time_predict(cases, "completions", COMPLETIONS_MODEL, url, b, c)
-                        for _ in range(repeat)
-                    ]
-                )
-                row: list[Any] = [b, c, best_case, direct, direct / best_case, loop_n / direct]
-                if plugin:
-                    runs = [
-                        time_plugin(completion_path.parent, COMPLETIONS_MODEL, server, b, c)
-                        for _ in range(repeat)
-                    ]
-                    wall = median([one[0] for one in runs])
-                    asking = median([one[1] for one in runs])
-                    row += [wall, asking, asking / best_case, loop_n / asking]
-                rows.append(row)
-                print(f"  B={b} C={c}: predict {direct:.2f} s (ideal {best_case:.2f})")
-                if best is None or direct < best[0]:
-                    best = (direct, b, c)
-        header = ["B", "C", "ideal s", "predict s", "÷ ideal", "loop ÷"]
-        if plugin:
-            header += ["plugin s", "asking s", "÷ ideal", "loop ÷ asking"]
-        print_table(f"P2 Completions, N={n}, L={latency} s (median of {repeat})", header, rows)
-
-        chat_rows = []
-        for c in concurrencies:
-            best_case = ideal(n, 1, c, latency)
-            direct = median(
-                [time_predict(chats, "chat", CHAT_MODEL, url, 1, c) for _ in range(repeat)]
-            )
-            row = [c, best_case, direct, direct / best_case, loop_n / direct]
-            if plugin:
-                wall, asking = time_plugin(chat_path.parent, CHAT_MODEL, server, 1, c)
-                row += [wall, asking, asking / best_case]
-            chat_rows.append(row)
-            print(f"  chat C={c}: predict {direct:.2f} s (ideal {best_case:.2f})")
-        header = ["C", "ideal s", "predict s", "÷ ideal", "loop ÷"]
-        if plugin:
-            header += ["plugin s", "asking s", "÷ ideal"]
-        print_table(f"P2 Chat Completions, N={n}, one request per case", header, chat_rows)
-
-    summary = []
-    for row in rows:
-        b, c, _, direct, over, speedup = row[:6]
-        if (b, c) in ((20, 4), (20, 8), (50, 16)) or (b, c) == best[1:]:
-            summary.append(
-                [
-                    f"predict B={b} C={c}",
-                    direct,
-                    speedup,
-                    f"≥ {SPEEDUP_TARGET}",
-                    verdict(speedup >= SPEEDUP_TARGET),
-                    over,
-                    f"≤ {IDEAL_TARGET}",
-                    verdict(over <= IDEAL_TARGET),
-                ]
-            )
-            if plugin:
-                _, asking, asking_over, asking_speedup = row[6:10]
-                summary.append(
-                    [
-                        f"plugin  B={b} C={c}",
-                        asking,
-                        asking_speedup,
-                        f"≥ {SPEEDUP_TARGET}",
-                        verdict(asking_speedup >= SPEEDUP_TARGET),
-                        asking_over,
-                        f"≤ {IDEAL_TARGET}",
-                        verdict(asking_over <= IDEAL_TARGET),
-                    ]
-                )
-    print(machine_note())
+    print(f"\n{machine_note()} | uptime: {peers._uptime()}")
     print_table(
-        "P2 verdicts (loop extrapolated from the sample; plugin: its asking time)",
-        ["run", "s", "loop ÷ run", "target", "verdict", "÷ ideal", "target", "verdict"],
-        summary,
+        f"P2 verdicts: N={n} {args.suite} cases, L={latency} s, medians of {args.rounds} rounds",
+        ["target", "measured", "limit", "verdict", "from"],
+        verdicts(n, latency, found, limited, floors),
     )
     return 0
 

@@ -13,3 +13,7 @@ from build_data import build_example_data
 
 HERE = Path(__file__).parent
 DATA = build_example_data(HERE / "data")
+
+# The fine-tuning demo is a suite of its own (its own pytest.ini and cassettes):
+# run it with `pytest example_suite/finetune_demo`.
+collect_ignore = ["finetune_demo"]

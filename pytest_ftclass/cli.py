@@ -37,6 +37,14 @@ Subcommands:
 ``ftclass report RUN.json [--out DIR]``
     Render the HTML and Markdown reports again from a JSON report.
 
+``ftclass finetune TRAIN [--valid V] --model BASE [--suffix S] [--n-epochs N] [--seed N]``
+    Lint the files (errors stop it unless ``--no-lint``), upload them, create a
+    fine-tuning job and follow it (status and step metrics on stderr); prints
+    ``job: ID`` and ``fine-tuned model: ID``.  Exit status 0 when the job
+    succeeded, 1 when it failed or was cancelled.  Ctrl-C leaves the job running
+    (``--follow ID`` follows it again, ``--cancel ID`` cancels it).  The base URL
+    and key are the SDK's: ``--base-url`` or ``OPENAI_BASE_URL``, ``OPENAI_API_KEY``.
+
 Each subcommand is a ``_add_NAME(subparsers)`` function that registers its
 arguments and sets ``handler`` to a function taking the parsed namespace and
 returning the exit status.
@@ -67,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_prepare(subparsers)
     _add_compare(subparsers)
     _add_report(subparsers)
+    _add_finetune(subparsers)
     return parser
 
 
@@ -354,6 +363,166 @@ def _report(args: argparse.Namespace) -> int:
     for path in written:
         print(f"written: {path}")
     return 0
+
+
+# -- finetune ------------------------------------------------------------------------
+
+
+def _add_finetune(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    finetune = subparsers.add_parser(
+        "finetune",
+        help="lint, upload and fine-tune, then follow the job to its end",
+        description=(
+            "Lint the training (and validation) file, upload them, create a fine-tuning job "
+            "and follow it. Prints the job id and the fine-tuned model id; exit status 0 when "
+            "the job succeeded, 1 otherwise. Ctrl-C leaves the job running."
+        ),
+    )
+    finetune.add_argument("train", nargs="?", metavar="TRAIN", help="training file (.jsonl)")
+    finetune.add_argument("--valid", metavar="V", help="validation file (.jsonl)")
+    finetune.add_argument("--model", metavar="BASE", help="base model, e.g. babbage-002")
+    finetune.add_argument("--suffix", metavar="S", help="suffix of the fine-tuned model's name")
+    finetune.add_argument("--n-epochs", type=int, metavar="N", help="epochs (default: the API's)")
+    finetune.add_argument("--batch-size", type=int, metavar="N", help="batch size")
+    finetune.add_argument(
+        "--learning-rate-multiplier", type=float, metavar="X", help="learning rate multiplier"
+    )
+    finetune.add_argument("--seed", type=int, metavar="N", help="seed, for a reproducible job")
+    finetune.add_argument("--no-lint", action="store_true", help="do not lint the files first")
+    finetune.add_argument(
+        "--base-url", metavar="URL", help="OpenAI-compatible base URL (default: OPENAI_BASE_URL)"
+    )
+    finetune.add_argument("--follow", metavar="JOB_ID", help="follow an existing job instead")
+    finetune.add_argument("--cancel", metavar="JOB_ID", help="cancel a running job instead")
+    finetune.set_defaults(handler=_finetune)
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from pytest_ftclass.asking.fine_tune import FineTuneRequest, follow_job, start_job
+
+    name = "ftclass finetune"
+    existing = args.follow or args.cancel
+    if bool(existing) == bool(args.train) or (args.follow and args.cancel):
+        print(
+            f"{name}: give TRAIN and --model, or --follow JOB_ID, or --cancel JOB_ID",
+            file=sys.stderr,
+        )
+        return 2
+    if args.train and not args.model:
+        print(f"{name}: --model BASE is needed (e.g. --model babbage-002)", file=sys.stderr)
+        return 2
+    if not os.environ.get("OPENAI_API_KEY"):
+        print(
+            f"{name}: OPENAI_API_KEY is not set (the local reference server takes any key, "
+            "e.g. OPENAI_API_KEY=sk-local)",
+            file=sys.stderr,
+        )
+        return 2
+    if args.train and not args.no_lint and _lint_stops(args, name):
+        return 1
+    import openai
+
+    from pytest_ftclass.asking.errors import describe_api_error
+
+    client = openai.OpenAI(base_url=args.base_url) if args.base_url else openai.OpenAI()
+    job_id = existing
+    try:
+        if args.cancel:
+            cancelled = client.fine_tuning.jobs.cancel(args.cancel)
+            print(f"job {cancelled.id}: {cancelled.status}")
+            return 0
+        if args.train:
+            request = FineTuneRequest(
+                Path(args.train),
+                model=args.model,
+                valid=Path(args.valid) if args.valid else None,
+                suffix=args.suffix,
+                n_epochs=args.n_epochs,
+                batch_size=args.batch_size,
+                learning_rate_multiplier=args.learning_rate_multiplier,
+                seed=args.seed,
+            )
+            job_id = str(start_job(client, request)["id"])
+            print(f"job: {job_id}", flush=True)
+        assert job_id is not None
+        job = follow_job(client, job_id, on_progress=_ProgressPrinter())
+    except KeyboardInterrupt:
+        _say_still_running(name, job_id)
+        return 130
+    except OSError as err:
+        print(f"{name}: {err}", file=sys.stderr)
+        return 2
+    except openai.OpenAIError as err:
+        print(f"{name}: {describe_api_error(err)}", file=sys.stderr)
+        return 1
+    if job.get("status") != "succeeded":
+        error = job.get("error") or {}
+        why = f": {error.get('message')}" if error.get("message") else ""
+        code = f" ({error['code']})" if error.get("code") else ""
+        print(f"{name}: job {job_id} {job.get('status')}{why}{code}", file=sys.stderr)
+        return 1
+    print(f"fine-tuned model: {job.get('fine_tuned_model')}")
+    return 0
+
+
+def _lint_stops(args: argparse.Namespace, name: str) -> bool:
+    """Lint the files; print the findings; whether an error stops the fine-tune."""
+    from pytest_ftclass.cases.lint import format_report, lint_files
+
+    report = lint_files(args.train, args.valid, args.model)
+    if report.errors or report.findings:
+        print(format_report(report), file=sys.stderr)
+    if report.errors:
+        print(
+            f"{name}: {len(report.errors)} lint error(s): nothing was uploaded "
+            "(fix them, or pass --no-lint)",
+            file=sys.stderr,
+        )
+        return True
+    return False
+
+
+def _say_still_running(name: str, job_id: str | None) -> None:
+    if job_id is None:
+        print(f"\n{name}: interrupted before the job was created", file=sys.stderr)
+        return
+    print(
+        f"\n{name}: interrupted; job {job_id} keeps running.\n"
+        f"  follow it: ftclass finetune --follow {job_id}\n"
+        f"  cancel it: ftclass finetune --cancel {job_id}",
+        file=sys.stderr,
+    )
+
+
+class _ProgressPrinter:
+    """The job's progress on stderr: one line rewritten on a terminal, else a line now and then."""
+
+    EVERY_S = 5.0
+
+    def __init__(self) -> None:
+        self.terminal = sys.stderr.isatty()
+        self.status = ""
+        self.printed_at = 0.0
+
+    def __call__(self, progress: Any) -> None:
+        line = progress.line()
+        if self.terminal:
+            for message in progress.messages:
+                sys.stderr.write(f"\r\033[K{message}\n")
+            sys.stderr.write(f"\r\033[K{line}")
+            if progress.status in ("succeeded", "failed", "cancelled"):
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+            return
+        for message in progress.messages:
+            print(message, file=sys.stderr)
+        now = time.monotonic()
+        if progress.status != self.status or now - self.printed_at >= self.EVERY_S:
+            print(line, file=sys.stderr, flush=True)
+            self.status, self.printed_at = progress.status, now
 
 
 if __name__ == "__main__":

@@ -196,6 +196,14 @@ class Settings:
         "(McNemar, Holm-corrected); their errors count too",
         "bool",
     )
+    job: str | None = setting(
+        None,
+        "evaluate this fine-tuning job's model (its fine_tuned_model); its result file and "
+        "checkpoints go into the reports",
+    )
+    checkpoints: bool = setting(
+        False, "also ask every checkpoint of the --ft-job job the same cases", "bool"
+    )
     rootdir: Path = field(default_factory=Path.cwd)
 
     @property
@@ -313,6 +321,13 @@ def settings_problem(values: dict[str, Any]) -> str | None:
         return "--ft-gate-compare needs --ft-compare=MODEL"
     if values["model"] in values["compare"]:
         return f"--ft-compare {values['model']} is the model under test (--ft-model)"
+    if values["checkpoints"] and not values["job"]:
+        return "--ft-checkpoints needs --ft-job=JOB_ID"
+    if values["job"] and values["azure_deployment"]:
+        return (
+            "--ft-job does not work with --ft-azure-deployment (a job's checkpoints have no "
+            "deployment): set --ft-model to the deployed fine-tune instead"
+        )
     return None
 
 

@@ -67,17 +67,24 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = resolve_settings(config)
     controller = not hasattr(config, "workerinput")
     check_writable(settings, controller=controller)
-    state = RunState(config, settings)
+    job = None
+    if settings.job and not config.getoption("help", False):
+        from pytest_ftclass.running.jobs import job_and_settings
+
+        job, settings = job_and_settings(config, settings)  # a usage error if it cannot be used
+    state = RunState(config, settings, job)
     config.stash[STATE] = state
     Case.repr_text = state.settings.report_text  # a failing test shows a case's text only then
     if controller:
         from pytest_ftclass.running.session import ReportCollector
 
-        collector = ReportCollector(state.settings)
+        collector = ReportCollector(
+            state.settings, job=state.job, checkpoint_models=state.checkpoint_models
+        )
         config.stash[COLLECTOR] = collector
         config.pluginmanager.register(collector, "ftclass-report")
         if config.pluginmanager.hasplugin("xdist"):
-            config.pluginmanager.register(XdistHooks(collector), "ftclass-xdist")
+            config.pluginmanager.register(XdistHooks(collector, job), "ftclass-xdist")
 
 
 def check_writable(settings: Settings, *, controller: bool) -> None:
@@ -119,9 +126,10 @@ class XdistHooks:
     worker collects the same items, so the first to finish says it for all.
     """
 
-    def __init__(self, collector: Any) -> None:
+    def __init__(self, collector: Any, job: Any = None) -> None:
         self.directory: str | None = None
         self.collector = collector
+        self.job = job  # the --ft-job job, read once here and handed to every worker
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -130,6 +138,10 @@ class XdistHooks:
 
             self.directory = tempfile.mkdtemp(prefix="ftclass-shared-")
         node.workerinput[SHARED_DIR] = self.directory
+        if self.job is not None:
+            from pytest_ftclass.running.jobs import JOB_INPUT
+
+            node.workerinput[JOB_INPUT] = self.job.to_dict()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -296,8 +308,11 @@ def pytest_runtest_makereport(
     if report.failed and report.when != "call":
         result["outcome"] = "error"
         if not state.errors_gated(result["model"]) and report.when == "setup":
-            # the comparison model is not gated: its errors are listed, not fatal
-            reason = "comparison model, not gated: " + " ".join(str(report.longrepr).split())
+            # compared models (without --ft-gate-compare) and checkpoints are not gated:
+            # their errors are listed, not fatal
+            reason = f"{state.not_gated_as(result['model'])}, not gated: " + " ".join(
+                str(report.longrepr).split()
+            )
             report.outcome = "skipped"
             report.longrepr = (str(item.path), item.location[1] or 0, reason)
     elif report.when == "call":
@@ -336,5 +351,6 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
     if result.get("outcome") == "mispredicted":
         return "mispredicted", "m", ("MISPREDICTED", {"yellow": True})
     if result.get("outcome") == "informational":
-        return "informational", "i", ("FAILED (comparison model, not gated)", {"yellow": True})
+        role = config.stash[STATE].not_gated_as(result.get("model", ""))
+        return "informational", "i", (f"FAILED ({role}, not gated)", {"yellow": True})
     return None

@@ -68,8 +68,16 @@ BAD = "ft:babbage-002:acme::bad"
 
 
 def read_report(pytester: pytest.Pytester, name: str = "ftclass.json") -> dict[str, Any]:
-    """The JSON report a pytester run wrote into ``reports/``."""
-    return json.loads((pytester.path / "reports" / name).read_text(encoding="utf-8"))
+    """The JSON report a pytester run wrote into ``reports/``, each case with its ``labels``.
+
+    A case lists its labels only when they differ from its task's (schema 3): they are
+    given back here from the task, as the file's own documentation says.
+    """
+    report = json.loads((pytester.path / "reports" / name).read_text(encoding="utf-8"))
+    labels = {(t["source"], t["model"]): t.get("labels") for t in report.get("tasks", [])}
+    for case in report.get("cases", []):
+        case.setdefault("labels", labels.get((case["source"], case["model"])))
+    return report
 
 
 def by_id(report: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -157,6 +157,58 @@ class Concurrency:
         return Pace(max(1, int(self.limit)), self._answers / elapsed)
 
 
+class Turns:
+    """Requests waiting for a slot, first come first served.
+
+    A request that ends (or a hold that expires) wakes only as many waiting
+    requests as :class:`Concurrency` lets start, so a thousand requests cost
+    nothing while they wait::
+
+        await turns.take()      # counted in flight when it returns
+        ...                     # the request
+        concurrency.finished(); turns.wake()
+    """
+
+    def __init__(self, concurrency: Concurrency) -> None:
+        self.concurrency = concurrency
+        self._queue: deque[asyncio.Future[None]] = deque()
+        self._timer: asyncio.TimerHandle | None = None  # wakes the queue when a hold ends
+
+    async def take(self) -> None:
+        """Wait in line until one more request may be in flight, and count it."""
+        if not self._queue and self.concurrency.may_start():
+            self.concurrency.started()
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append(turn)
+        self.wake()
+        try:
+            await turn
+        except BaseException:
+            if turn.done() and not turn.cancelled():  # given a slot, then cancelled
+                self.concurrency.finished()
+                self.wake()
+            else:
+                self._queue.remove(turn)
+            raise
+
+    def wake(self) -> None:
+        """Give free slots to the requests first in line; come back when a hold ends."""
+        concurrency = self.concurrency
+        while self._queue and concurrency.may_start():
+            turn = self._queue.popleft()
+            if not turn.done():
+                concurrency.started()
+                turn.set_result(None)
+        held = concurrency.hold_until - concurrency.clock()
+        if self._queue and self._timer is None and held > 0:
+            self._timer = asyncio.get_running_loop().call_later(held, self._timer_fired)
+
+    def _timer_fired(self) -> None:
+        self._timer = None
+        self.wake()
+
+
 class Pacer:
     """Sends each request when :class:`Concurrency` allows; after a 429, every request waits.
 
@@ -194,7 +246,8 @@ class Pacer:
         self.describe_error = describe_error
         self.first_wave = max(1, first_wave)
         self._unanswered = 0  # requests out before the model's first answer
-        self._changed: asyncio.Event | None = None  # set (and replaced) when a request ends
+        self._first_answer: asyncio.Event | None = None  # set when a first-wave request ends
+        self.turns = Turns(concurrency)
 
     def observe(self, status: int, headers: Mapping[str, str]) -> None:
         """A response came in: a 429 congests, rate-limit headers may hold new requests back."""
@@ -216,15 +269,13 @@ class Pacer:
 
         attempt = 0
         while True:
-            await self._slot()
-            released = False  # the slot given back
             first = self._first_of_wave()
+            while first is None:  # the model has not answered yet: wait for the first wave
+                await self._first_wave_ended()
+                first = self._first_of_wave()
+            await self.turns.take()
+            released = False  # the slot given back
             try:
-                if first is None:  # the model has not answered yet: wait for the first wave
-                    self.concurrency.finished()
-                    released = True
-                    await self._changes(0.05)
-                    continue
                 delay = self.resume_at - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
@@ -259,14 +310,17 @@ class Pacer:
                     self.concurrency.finished()
                 if first:
                     self._unanswered -= 1
-                self._signal()
+                    if self._first_answer is not None:
+                        self._first_answer.set()
+                self.turns.wake()
 
-    async def _slot(self) -> None:
-        """Wait until one more request may be in flight, and count it."""
-        while not self.concurrency.may_start():
-            hold = self.concurrency.hold_until - self.concurrency.clock()
-            await self._changes(max(hold, 0.05))
-        self.concurrency.started()
+    async def _first_wave_ended(self) -> None:
+        if self._first_answer is None:
+            self._first_answer = asyncio.Event()
+        event = self._first_answer
+        await event.wait()
+        if self._first_answer is event:
+            self._first_answer = None  # the next wait is for the next first-wave request
 
     def _first_of_wave(self) -> bool | None:
         """Whether this request goes out before the model's first answer (``None``: it waits)."""
@@ -277,25 +331,6 @@ class Pacer:
             self._unanswered += 1
             return True
         return None
-
-    async def _changes(self, timeout: float) -> None:
-        """Wait until a request ends, or ``timeout`` seconds.
-
-        ``asyncio.wait`` and not ``wait_for``: a cancellation (Ctrl-C) is never
-        swallowed by a wait that ends at the same moment.
-        """
-        if self._changed is None:
-            self._changed = asyncio.Event()
-        waiter = asyncio.ensure_future(self._changed.wait())
-        try:
-            await asyncio.wait({waiter}, timeout=timeout)
-        finally:
-            waiter.cancel()
-
-    def _signal(self) -> None:
-        if self._changed is not None:
-            self._changed.set()
-            self._changed = None
 
     def _model_answered(self) -> None:
         if self.access is not None:

@@ -50,6 +50,8 @@ _PER_CLASS = re.compile(r"^(?P<name>\w+)\[(?P<label>[^\]]+)\]$")
 DEFAULT_SIGNIFICANCE = 0.05
 #: The role of a model that is informational unless ``--ft-gate-compare`` (see the report).
 COMPARISON = "comparison"
+#: The role of a checkpoint of the ``--ft-job`` job: informational, always.
+CHECKPOINT = "checkpoint"
 
 
 @dataclass(frozen=True)
@@ -234,8 +236,9 @@ def evaluate_gate(report: Mapping[str, Any], config: GateConfig) -> GateResult:
     """
     result = GateResult(configured=config.configured)
     compared = {t["model"] for t in report.get("models", []) if t.get("role") == COMPARISON}
-    tasks = [t for t in report.get("tasks", []) if t.get("model") not in compared]
-    cases = report.get("cases", [])
+    checkpoints = _checkpoint_models(report)
+    tasks = [t for t in report.get("tasks", []) if t.get("model") not in compared | checkpoints]
+    cases = [c for c in report.get("cases", []) if c.get("model") not in checkpoints]
     tested = [c for c in cases if c.get("model") not in compared]
     judged = cases if config.gate_compare else tested
     if config.configured:
@@ -345,6 +348,11 @@ def _threshold(
     return verdicts
 
 
+def _checkpoint_models(report: Mapping[str, Any]) -> set[str]:
+    """The models of a report that are checkpoints of its job: the gate never judges them."""
+    return {m["model"] for m in report.get("models", []) if m.get("role") == CHECKPOINT}
+
+
 def _correct(case: Mapping[str, Any]) -> bool:
     return not case.get("error") and case.get("predicted") == case.get("expected")
 
@@ -354,6 +362,7 @@ def _baseline_task(
 ) -> Mapping[str, Any] | None:
     """The baseline's task for the same source: the same model's, else its model under test's."""
     compared = {t["model"] for t in baseline.get("models", []) if t.get("role") == COMPARISON}
+    compared |= _checkpoint_models(baseline)
     same_source = [
         t
         for t in baseline.get("tasks", [])
@@ -454,7 +463,8 @@ def _compare(report: Mapping[str, Any], compared: set[str], config: GateConfig) 
 
     alpha = config.significance if config.significance is not None else DEFAULT_SIGNIFICANCE
     verdicts = []
-    tasks = report.get("tasks", [])
+    checkpoints = _checkpoint_models(report)
+    tasks = [t for t in report.get("tasks", []) if t.get("model") not in checkpoints]
     cases = report.get("cases", [])
     for task in tasks:
         if task.get("model") in compared:

@@ -144,6 +144,7 @@ def corruption_of(response: Any) -> str | None:
     'its body is not an answer'
     """
     from pytest_ftclass.recording.batch_traffic import is_batch_api_body
+    from pytest_ftclass.recording.job_traffic import is_fine_tuning_body
 
     code = response.get("status", {}).get("code", 200) if isinstance(response, dict) else None
     if not isinstance(code, int):
@@ -152,7 +153,7 @@ def corruption_of(response: Any) -> str | None:
         return f"recorded with status {code}"
     body = response.get("body")
     string = body.get("string") if isinstance(body, dict) else None
-    if not (is_answer_body(string) or is_batch_api_body(string)):
+    if not (is_answer_body(string) or is_batch_api_body(string) or is_fine_tuning_body(string)):
         return "its body is not an answer"
     return None
 

@@ -54,6 +54,20 @@ def legacy_cassette_path(cassette_dir: Path, source: str, model: str) -> Path:
     return cassette_dir / safe_file_name(source) / (safe_file_name(model) + ".json")
 
 
+#: The directory of the fine-tuning jobs' cassettes: no case source's cassettes are named so,
+#: since theirs end in a digest (:func:`readable_name`).
+JOBS_DIRECTORY = "fine-tuning-jobs"
+
+
+def job_cassette_path(cassette_dir: Path, job_id: str) -> Path:
+    """Where the traffic of fine-tuning job ``job_id`` (job, result file, checkpoints) is kept.
+
+    >>> job_cassette_path(Path("c"), "ftjob-abc").as_posix()
+    'c/fine-tuning-jobs/ftjob-abc-232d891d.json'
+    """
+    return cassette_dir / JOBS_DIRECTORY / (readable_name(job_id) + ".json")
+
+
 #: Beside the cassettes: the labels' token ids (:class:`pytest_ftclass.cases.tokens.TokenMemo`).
 TOKENS_FILE = ".ftclass-tokens"
 

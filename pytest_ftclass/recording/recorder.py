@@ -70,6 +70,8 @@ REQUEST_HEADERS_REMOVED = (
 )
 #: The only response headers written to a cassette: what replay needs to read the body.
 RESPONSE_HEADERS_KEPT = ("content-type", "content-encoding")
+#: How requests match in a cassette of pages (:meth:`Recorder.use` with ``paged``).
+PAGED_MATCH_ON = ("method", "path", "cursor", "body")
 
 
 class Recorder:
@@ -125,6 +127,9 @@ class Recorder:
             decode_compressed_response=True,
         )
         recorder.register_persister(self.files)
+        from pytest_ftclass.recording.job_traffic import cursor
+
+        recorder.register_matcher("cursor", cursor)
         return recorder
 
     def _before_record_request(self, request: Any) -> Any:
@@ -168,19 +173,26 @@ class Recorder:
         return response
 
     @contextlib.contextmanager
-    def use(self, path: Path) -> Iterator[Any]:
+    def use(self, path: Path, *, paged: bool = False, whole: bool = False) -> Iterator[Any]:
         """Patch HTTP clients to record to / replay from the cassette at ``path``.
 
-        Raises :class:`BrokenCassette` when the file cannot be used.
+        ``paged``: requests also match on their list cursor (``after``,
+        ``limit``), as the pages of a fine-tuning job's lists must.  ``whole``:
+        nothing is written when the block raises (a fine-tuning job is recorded
+        whole or not at all).  Raises :class:`BrokenCassette` when the file
+        cannot be used.
         """
         from pytest_ftclass.recording.cassette_index import use_indexed_cassette
 
         if self._vcr is None:
             self._vcr = self._build_vcr()
         mode = self.mode_for(path)
+        options: dict[str, Any] = {"match_on": PAGED_MATCH_ON} if paged else {}
+        if whole:
+            options["record_on_exception"] = False
         # An indexed cassette: lookups by request key, not vcrpy's scan of every interaction.
         with use_indexed_cassette(
-            self._vcr, path, allow_playback_repeats=True, record_mode=mode
+            self._vcr, path, allow_playback_repeats=True, record_mode=mode, **options
         ) as cassette:
             _record_finished_polls_only(cassette)
             yield cassette
@@ -229,20 +241,22 @@ class Recorder:
 
 
 def _record_finished_polls_only(cassette: Any) -> None:
-    """Keep polls answered with an unfinished batch out of ``cassette``.
+    """Keep polls answered with an unfinished batch or fine-tuning job out of ``cassette``.
 
     ``GET /v1/batches/{id}`` is one request with changing answers; replayed with
     ``allow_playback_repeats``, a recorded in-progress answer would come back
     forever.  vcrpy's ``before_record_response`` does not see the request (and
     the creation's answer, which must be kept, is an unfinished batch too), so
-    the rule wraps the cassette's ``append``, which sees both.
+    the rule wraps the cassette's ``append``, which sees both.  The same goes
+    for ``GET /v1/fine_tuning/jobs/{id}``.
     """
     from pytest_ftclass.recording.batch_traffic import is_unfinished_poll
+    from pytest_ftclass.recording.job_traffic import is_unfinished_job_poll
 
     append = cassette.append
 
     def append_unless_unfinished(request: Any, response: Any) -> None:
-        if not is_unfinished_poll(request, response):
+        if not (is_unfinished_poll(request, response) or is_unfinished_job_poll(request, response)):
             append(request, response)
 
     cassette.append = append_unless_unfinished

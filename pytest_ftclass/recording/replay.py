@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pytest_ftclass.recording.cassette_files import corruption_of, read_cassette
+from pytest_ftclass.recording.job_traffic import cursor_of
 
 if TYPE_CHECKING:
     from pytest_ftclass.recording.recorder import Recorder
@@ -47,22 +48,27 @@ class NotRecorded(LookupError):
 class CassetteReplay:
     """The answers of one cassette file, by request key."""
 
-    def __init__(self, recorder: Recorder, path: Path, source: Path) -> None:
+    def __init__(
+        self, recorder: Recorder, path: Path, source: Path, *, paged: bool = False
+    ) -> None:
         self.recorder = recorder
         self.path = path  # the cassette's name
         self.source = source  # the file it is read from (its older name, perhaps)
+        #: Requests also match on their list cursor (as ``Recorder.use(path, paged=True)``).
+        self.paged = paged
         self._answers: dict[tuple[Hashable, ...], str] = {}
         self._corrupt: dict[tuple[Hashable, ...], tuple[int, Any]] = {}
 
     @classmethod
-    def read(cls, recorder: Recorder, path: Path) -> CassetteReplay:
+    def read(cls, recorder: Recorder, path: Path, *, paged: bool = False) -> CassetteReplay:
         """The cassette at ``path`` (or its older name); empty when there is none.
 
+        ``paged``: the cassette was recorded with ``Recorder.use(path, paged=True)``.
         Raises :class:`~pytest_ftclass.recording.cassette_files.BrokenCassette`
         when the file cannot be used.
         """
         source = recorder.source_of(path)
-        replay = cls(recorder, path, source)
+        replay = cls(recorder, path, source, paged=paged)
         try:
             data = read_cassette(source)
         except FileNotFoundError:
@@ -86,7 +92,8 @@ class CassetteReplay:
 
     def _key(self, method: str, uri: str, body: Any) -> tuple[Hashable, ...]:
         filtered = self.recorder.filter_body(body)
-        return (method.upper(), urlsplit(uri).path or "/", _canonical(filtered))
+        key = (method.upper(), urlsplit(uri).path or "/", _canonical(filtered))
+        return (*key, cursor_of(uri)) if self.paged else key
 
     def holds(self, url: str, request: dict[str, Any]) -> bool:
         """Whether a POST of ``request`` to ``url`` has an answer here."""
@@ -97,7 +104,16 @@ class CassetteReplay:
 
         Raises :class:`NotRecorded` with what to tell the user when there is none.
         """
-        key = self._request_key(url, request)
+        return self._answer(self._request_key(url, request))
+
+    def get(self, url: str) -> str:
+        """The recorded answer's body to a GET of ``url`` (its query says which page).
+
+        Raises :class:`NotRecorded` with what to tell the user when there is none.
+        """
+        return self._answer(self._key("GET", url, None))
+
+    def _answer(self, key: tuple[Hashable, ...]) -> str:
         found = self._answers.get(key)
         if found is not None:
             return found

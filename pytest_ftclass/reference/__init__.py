@@ -17,6 +17,10 @@ The server also keeps files, runs batches and fine-tuning jobs that really train
     server.batches.options = BatchOptions(polls=1)
     server.fine_tuning.options = FineTuningOptions(seconds_per_step=0.01)
 
+Rate limits like the real API's (429 with ``Retry-After``, ``x-ratelimit-*`` headers)::
+
+    ReferenceServer(models, limits=RateLimits(requests_per_second=50))
+
 From a shell: ``ftclass serve --train train.jsonl --model-id local``.
 """
 
@@ -25,6 +29,13 @@ from __future__ import annotations
 from pytest_ftclass.reference.batches import BatchOptions
 from pytest_ftclass.reference.classifier import ReferenceClassifier
 from pytest_ftclass.reference.fine_tuning import FineTuningOptions
+from pytest_ftclass.reference.limits import RateLimits
 from pytest_ftclass.reference.server import ReferenceServer
 
-__all__ = ["BatchOptions", "FineTuningOptions", "ReferenceClassifier", "ReferenceServer"]
+__all__ = [
+    "BatchOptions",
+    "FineTuningOptions",
+    "RateLimits",
+    "ReferenceClassifier",
+    "ReferenceServer",
+]

@@ -66,7 +66,13 @@ from pytest_ftclass.report.html_views import (
     slices_table,
     verdict_view,
 )
-from pytest_ftclass.report.json_report import ROLE_TITLES, models_of, results_from_report
+from pytest_ftclass.report.json_report import (
+    CHECKPOINT,
+    ROLE_TITLES,
+    models_of,
+    results_from_report,
+)
+from pytest_ftclass.report.training import training_view
 from pytest_ftclass.results import CaseResult
 
 __all__ = ["render_comparison_page", "render_html", "write_html_report"]
@@ -120,6 +126,7 @@ def render_html(
             script=code,
             script_hash=script_hash,
             data_json=Markup(json_for_script(page.blob())),
+            training=training_view(report),
         )
     )
 
@@ -188,13 +195,17 @@ def _run_line(report: Mapping[str, Any], results: Sequence[CaseResult]) -> dict[
 def _overview(
     report: Mapping[str, Any], comparison: Mapping[str, Any] | None
 ) -> list[dict[str, Any]]:
-    """Rows of tasks × models grouped by source, the model under test first in each group."""
+    """Rows of tasks × models grouped by source, the model under test first in each group.
+
+    A checkpoint of the ``--ft-job`` job is left out: the job's section shows them.
+    """
     versus: dict[tuple[str, str], dict[str, Any]] = {}
     for pair in (comparison or {}).get("pairs", []):
         for source in pair["sources"]:
             versus[(pair["model_b"], source["source"])] = source
     anchors = {name: f"task-{i}" for i, name in enumerate(_task_order(report))}
-    tasks = list(report.get("tasks") or [])
+    # checkpoints are drawn with the fine-tuning job, not here
+    tasks = [t for t in report.get("tasks") or [] if t.get("role") != CHECKPOINT]
     sources = list(dict.fromkeys(str(t.get("source", "")) for t in tasks))
     rows = []
     for source in sources:
@@ -241,6 +252,8 @@ def _sections(
     sections: list[dict[str, Any]] = []
     anchors = {name: f"task-{i}" for i, name in enumerate(_task_order(report))}
     for model in models_of(report):
+        if model.get("role") == CHECKPOINT:
+            continue  # drawn with the fine-tuning job (templates/training.html)
         role = ROLE_TITLES.get(model.get("role", ""), "")
         names = model.get("tasks", [])
         if len(names) > 1 and model.get("metrics") is not None:

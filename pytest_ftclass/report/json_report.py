@@ -21,6 +21,7 @@ Shape (``schema`` is bumped when a field changes meaning)::
                   "usage", "n_replayed", "cost"}, ...],
       "tasks": [{"task", "source", "model", "role", "endpoint", "labels", "metrics",
                  "cost"}, ...],
+      "fine_tuning": {...},                   # with --ft-job (see report.training)
       "cases": [CaseResult.to_dict(), ...],   # one per (source, case id, model)
       "texts": {nodeid: text, ...},           # only when build_report(texts=...) was given
       "gate": {...},                          # added by the plugin
@@ -30,15 +31,17 @@ Shape (``schema`` is bumped when a field changes meaning)::
 Nothing is pooled across models.  ``models`` lists each model once, the model
 under test first (``role`` ``under_test``), then the models tests name with
 ``model=`` (``task_model``), then the ``--ft-compare`` models (``comparison``,
-informational unless ``--ft-gate-compare``).  A model's ``metrics`` pool its
-tasks only when they share one label set (``pooled``); otherwise they are
-``None`` and its tasks speak for it.  A task is one case source asked of one
-model.  Every number in ``models`` and ``tasks`` can be recomputed from
-``cases`` (see :mod:`pytest_ftclass.judging.metrics` for the definitions).
-``usage`` sums a model's token counts over its tasks (``n_replayed`` of its
-answers came from cassettes: their usage is as recorded); ``cost`` is the
-estimate at the model's price (``ft_prices``,
-:mod:`pytest_ftclass.judging.cost`), ``None`` without one.
+informational unless ``--ft-gate-compare``), then the checkpoints of the
+``--ft-job`` job asked with ``--ft-checkpoints`` (``checkpoint``, never gated).
+A model's ``metrics`` pool its tasks only when they share one label set
+(``pooled``); otherwise they are ``None`` and its tasks speak for it.  A task
+is one case source asked of one model.  Every number in ``models`` and
+``tasks`` can be recomputed from ``cases`` (see
+:mod:`pytest_ftclass.judging.metrics` for the definitions).  ``usage`` sums a
+model's token counts over its tasks (``n_replayed`` of its answers came from
+cassettes: their usage is as recorded); ``cost`` is the estimate at the
+model's price (``ft_prices``, :mod:`pytest_ftclass.judging.cost`), ``None``
+without one.
 
 ``comparison`` holds each compared model against the model under test
 (``pairs``: per source the headline numbers of both, the deltas B − A,
@@ -82,6 +85,7 @@ from pytest_ftclass.recording.atomic import atomic_writer
 from pytest_ftclass.results import CaseResult
 
 __all__ = [
+    "CHECKPOINT",
     "COMPARISON",
     "SCHEMA",
     "TASK_MODEL",
@@ -99,15 +103,28 @@ SCHEMA = "ftclass-report/3"
 #: Schemas :func:`load_report` reads.
 READABLE_SCHEMAS = ("ftclass-report/1", "ftclass-report/2", SCHEMA)
 UNDER_TEST, TASK_MODEL, COMPARISON = "under_test", "task_model", "comparison"
-_ROLE_ORDER = {UNDER_TEST: 0, TASK_MODEL: 1, COMPARISON: 2}
+#: A checkpoint of the ``--ft-job`` job (``--ft-checkpoints``): never gated, never pooled.
+CHECKPOINT = "checkpoint"
+_ROLE_ORDER = {UNDER_TEST: 0, TASK_MODEL: 1, COMPARISON: 2, CHECKPOINT: 3}
+#: Roles whose models the gate leaves out (a comparison model unless ``--ft-gate-compare``).
+NOT_GATED = (COMPARISON, CHECKPOINT)
 
 
-def model_role(model: str, model_under_test: str | None, compare_models: Iterable[str]) -> str:
-    """``under_test``, ``comparison`` or ``task_model`` (a model a test names with ``model=``).
+def model_role(
+    model: str,
+    model_under_test: str | None,
+    compare_models: Iterable[str],
+    checkpoint_models: Iterable[str] = (),
+) -> str:
+    """``under_test``, ``comparison``, ``checkpoint`` or ``task_model`` (named by ``model=``).
 
     >>> model_role("b", "a", ["b"]), model_role("x", "a", ["b"]), model_role("x", None, ())
     ('comparison', 'task_model', 'under_test')
+    >>> model_role("a:ckpt-step-8", "a", [], ["a:ckpt-step-8"])
+    'checkpoint'
     """
+    if model in checkpoint_models and model != model_under_test:
+        return CHECKPOINT
     if model in compare_models:
         return COMPARISON
     if model_under_test is None or model == model_under_test:
@@ -121,6 +138,7 @@ def build_report(
     *,
     model_under_test: str | None = None,
     compare_models: Sequence[str] = (),
+    checkpoint_models: Sequence[str] = (),
     selection: Mapping[str, Any] | None = None,
     positive_class: str | None = None,
     texts: Mapping[str, str] | None = None,
@@ -133,7 +151,8 @@ def build_report(
     one case source against one model (:attr:`CaseResult.task`), in the order
     first seen within its model; its ``endpoint`` is that of its first case.
     ``model_under_test`` leads (``None``: every model is under test);
-    ``compare_models`` are labelled ``comparison``.  ``selection`` is the
+    ``compare_models`` are labelled ``comparison`` and ``checkpoint_models``
+    ``checkpoint``.  ``selection`` is the
     run's (see :mod:`pytest_ftclass.judging.coverage`).  ``positive_class`` is the
     positive class of binary tasks (see
     :func:`pytest_ftclass.judging.metrics.classification_metrics`).  ``texts`` (nodeid
@@ -147,8 +166,11 @@ def build_report(
     by_model: dict[str, list[str]] = {}
     for task, group in by_task.items():
         by_model.setdefault(group[0].model, []).append(task)
-    roles = {m: model_role(m, model_under_test, compare_models) for m in by_model}
-    order = sorted(by_model, key=lambda m: _ROLE_ORDER[roles[m]])  # stable: first seen
+    roles = {
+        m: model_role(m, model_under_test, compare_models, checkpoint_models) for m in by_model
+    }
+    steps = {m: i for i, m in enumerate(checkpoint_models)}  # checkpoints in training order
+    order = sorted(by_model, key=lambda m: (_ROLE_ORDER[roles[m]], steps.get(m, 0)))
     groups: list[Sequence[CaseResult]] = [by_task[t] for m in order for t in by_model[m]]
     declared = {task: declared_labels(group) for task, group in by_task.items()}
     pooled: dict[str, list[CaseResult]] = {}
@@ -247,6 +269,8 @@ def write_json_report(report: Mapping[str, Any], path: str | os.PathLike[str]) -
                     f"{_ONE_LINE.encode(str(k))}: {_ONE_LINE.encode(v)}" for k, v in value.items()
                 )
                 _write_lines(handle, "{", entries, "}")
+            elif key == "fine_tuning":  # a result file's rows and curves: one line per list
+                handle.write(_rows_on_lines(value).replace("\n", "\n  "))
             else:
                 handle.write(_pretty(value, 1))
         handle.write("\n}\n")
@@ -314,6 +338,36 @@ def _write_lines(handle: TextIO, opening: str, rows: Iterable[str], closing: str
     handle.write(closing if separator == "\n    " else "\n  " + closing)
 
 
+def _rows_on_lines(value: Any, depth: int = 0) -> str:
+    """``value`` as indented JSON whose lists of numbers (or of such lists) take one line each.
+
+    >>> print(_rows_on_lines({"rows": [[1, 0.5], [2, None]], "steps": [1, 2]}))
+    {
+      "rows": [
+        [1, 0.5],
+        [2, null]
+      ],
+      "steps": [1, 2]
+    }
+    """
+    pad, inner = "  " * depth, "  " * (depth + 1)
+    if isinstance(value, Mapping) and value:
+        items = (f"{inner}{_ONE_LINE.encode(str(k))}: {_rows_on_lines(v, depth + 1)}"
+                 for k, v in value.items())  # fmt: skip
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    if isinstance(value, list) and value and not all(_scalar(v) for v in value):
+        if all(isinstance(v, list) and all(_scalar(i) for i in v) for v in value):
+            rows = (inner + _ONE_LINE.encode(v) for v in value)
+        else:
+            rows = (inner + _rows_on_lines(v, depth + 1) for v in value)
+        return "[\n" + ",\n".join(rows) + f"\n{pad}]"
+    return _ONE_LINE.encode(value)
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
 # The C encoder (no indent) writes every row and every leaf of the metrics.
 _ONE_LINE = json.JSONEncoder(ensure_ascii=False, default=str, separators=(", ", ": "))
 
@@ -378,13 +432,14 @@ ROLE_TITLES = {
     UNDER_TEST: "model under test",
     TASK_MODEL: "model named by tests",
     COMPARISON: "comparison model",
+    CHECKPOINT: "checkpoint",
 }
 """How each role is introduced in the summaries."""
 
 
 def tested_results(report: Mapping[str, Any]) -> list[CaseResult]:
-    """The cases of a report's models under test (not of its comparison model)."""
-    compared = {m["model"] for m in report.get("models", []) if m.get("role") == COMPARISON}
+    """The cases of a report's models under test (not of its comparison model or checkpoints)."""
+    compared = {m["model"] for m in report.get("models", []) if m.get("role") in NOT_GATED}
     return [r for r in results_from_report(report) if r.model not in compared]
 
 

@@ -42,11 +42,13 @@ from typing import Any
 from pytest_ftclass.judging.metrics import confidence, group_by_task
 from pytest_ftclass.recording.atomic import atomic_write_text
 from pytest_ftclass.report.json_report import (
+    CHECKPOINT,
     COMPARISON,
     ROLE_TITLES,
     models_of,
     results_from_report,
 )
+from pytest_ftclass.report.training import markdown_section
 from pytest_ftclass.results import CaseResult
 
 __all__ = ["append_step_summary", "render_markdown", "write_markdown_report"]
@@ -82,6 +84,8 @@ def render_markdown(
         parts += [_board(b) for b in comparison.get("leaderboards", []) if len(b["models"]) > 2]
     for model in models_of(report):
         role = model.get("role", "")
+        if role == CHECKPOINT:
+            continue  # the fine-tuning section sums the checkpoints up
         names = model.get("tasks", [])
         if len(names) > 1:
             pooled = model.get("metrics")
@@ -96,6 +100,9 @@ def render_markdown(
             title = name if role != COMPARISON else f"{name} (comparison model)"
             section = _section(title, task.get("metrics") or {}, by_task.get(name, []), listed)
             parts.append(section + _cost_line(task.get("cost")))
+    training = markdown_section(report, escape)  # the --ft-job job, if any
+    if training:
+        parts.append(training)
     return "\n".join(parts)
 
 
@@ -266,7 +273,7 @@ def _overview(report: Mapping[str, Any]) -> str:
         "| B − A accuracy | McNemar p |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    tasks = list(report.get("tasks") or [])
+    tasks = [t for t in report.get("tasks") or [] if t.get("role") != CHECKPOINT]
     for source in dict.fromkeys(str(t.get("source", "")) for t in tasks):
         for task in (t for t in tasks if str(t.get("source", "")) == source):
             m = task.get("metrics") or {}

@@ -36,11 +36,13 @@ from typing import Any
 
 from pytest_ftclass.judging.metrics import confidence, group_by_task
 from pytest_ftclass.report.json_report import (
+    CHECKPOINT,
     COMPARISON,
     ROLE_TITLES,
     models_of,
     results_from_report,
 )
+from pytest_ftclass.report.training import terminal_lines
 from pytest_ftclass.results import CaseResult
 
 __all__ = ["headline", "summary_lines"]
@@ -66,6 +68,8 @@ def summary_lines(
     lines: list[str] = []
     for model in models_of(report):
         role = model.get("role", "")
+        if role == CHECKPOINT:
+            continue  # summed up with the job, below
         lines.append(f"{ROLE_TITLES.get(role, role)}: {_printable(str(model['model']))}")
         for name in model.get("tasks", []):
             metrics = (tasks.get(name) or {}).get("metrics") or {}
@@ -78,7 +82,7 @@ def summary_lines(
             lines.extend(_errored(results_of_task, max_listed))
         if len(model.get("tasks", [])) > 1:
             lines.append(_pooled(model))
-    return lines
+    return lines + terminal_lines(report)  # the --ft-job job and its checkpoints, if any
 
 
 def _pooled(model: Mapping[str, Any]) -> str:

@@ -45,6 +45,7 @@ from pytest_ftclass.results import CaseResult, Prediction
 from pytest_ftclass.running.credentials import client_options
 from pytest_ftclass.running.local_models import LocalModels
 from pytest_ftclass.running.shared_predictions import SharedPredictions
+from pytest_ftclass.running.warm_up import warm_up
 
 #: Full rounds of requests (batch size × concurrency cases each) in the first window.
 WINDOW_ROUNDS = 4
@@ -247,6 +248,7 @@ class Evaluation:
             if settings.batch_api:
                 predictions = self._predict_batch(group, pending, shape, client, describe)
             else:
+                warm_up(reports=settings.report)  # while the answers are awaited
                 progress = self.progress
                 predictions = predict(
                     pending,

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_ftclass.cases.sources import Case, CaseSourceError, load_cases
 from pytest_ftclass.options import Settings
+
+if TYPE_CHECKING:
+    from pytest_ftclass.asking.jobs import TrainingJob
 
 RESULT = pytest.StashKey[dict]()
 
@@ -50,7 +53,9 @@ class Misprediction(AssertionError):
 class RunState:
     """What one pytest process knows: settings, case sources and the evaluation."""
 
-    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+    def __init__(
+        self, config: pytest.Config, settings: Settings, job: TrainingJob | None = None
+    ) -> None:
         import os
 
         from pytest_ftclass.recording.redaction import Redactor
@@ -71,6 +76,13 @@ class RunState:
         self._repeats: dict[tuple[str, str], Case] | None = None
         self.planned = False
         self.progress: Any = None  # the live progress line (see progress_for)
+        #: The ``--ft-job`` job (its model is ``settings.model``), and the checkpoints asked.
+        self.job = job
+        self.checkpoint_models: list[str] = []
+        if job is not None:
+            from pytest_ftclass.running.jobs import checkpoint_models
+
+            self.checkpoint_models = checkpoint_models(settings, job)
 
     def add_source(
         self, name: str, cases: list[Case], models: Iterable[str], path: Path | None = None
@@ -168,20 +180,30 @@ class RunState:
 
     @property
     def models(self) -> list[str]:
-        """The models every case is asked of: ``--ft-model``, then each ``--ft-compare``."""
-        return [self.settings.model, *self.settings.compare]
+        """The models every case is asked of: ``--ft-model``, each ``--ft-compare``, the
+        checkpoints."""
+        models = [self.settings.model, *self.settings.compare]
+        return models + [m for m in self.checkpoint_models if m not in models]
 
     def informational(self, model: str) -> bool:
-        """Whether ``model``'s failures are not gated: a ``--ft-compare`` model's misses never are.
+        """Whether ``model``'s failures are never gated: a checkpoint's, a ``--ft-compare`` model's.
 
-        Its errors are, with ``--ft-gate-compare`` (see :meth:`errors_gated`).
+        A compared model's errors are, with ``--ft-gate-compare`` (see :meth:`errors_gated`).
         """
+        if model in self.checkpoint_models and model != self.settings.model:
+            return True
         return model in self.settings.compare
 
     def errors_gated(self, model: str) -> bool:
         """Whether ``model``'s errors count: the model under test's, and with
-        ``--ft-gate-compare`` the compared models' too."""
+        ``--ft-gate-compare`` the compared models' too (a checkpoint's never)."""
+        if model in self.checkpoint_models and model != self.settings.model:
+            return False
         return model not in self.settings.compare or self.settings.gate_compare
+
+    def not_gated_as(self, model: str) -> str:
+        """How an informational model is named in its items' outcomes."""
+        return "checkpoint" if model in self.checkpoint_models else "comparison model"
 
     def result_for(self, item: pytest.Item, case: Case) -> tuple[Any, dict[str, Any]]:
         """Fetch the prediction of ``case`` and record its CaseResult on ``item``."""

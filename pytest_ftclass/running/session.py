@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,13 @@ MARKDOWN_NAME = "ftclass.md"
 
 
 class ReportCollector:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, *, job: Any = None, checkpoint_models: Sequence[str] = ()
+    ) -> None:
         self.settings = settings
+        #: The ``--ft-job`` job (a ``TrainingJob``) and the checkpoint models asked.
+        self.job = job
+        self.checkpoint_models = list(checkpoint_models)
         self.results: dict[str, dict[str, Any]] = {}
         self.texts: dict[str, str] = {}  # nodeid → input text, with ``ft_report_text``
         self.started = dt.datetime.now(dt.timezone.utc)
@@ -80,12 +86,17 @@ class ReportCollector:
             self.metadata(session, results, partial=selection["subset"]),
             model_under_test=settings.model,
             compare_models=settings.compare,
+            checkpoint_models=self.checkpoint_models,
             selection=selection,
             positive_class=settings.positive_class,
             texts=self.texts or None,
             cases=cases,  # already CaseResult.to_dict()'s shape: no second copy of each
             prices=settings.prices,
         )
+        if self.job is not None:
+            from pytest_ftclass.report.training import add_fine_tuning
+
+            add_fine_tuning(self.report, self.job, results, significance=settings.significance)
         self.gate = self.judge(session, self.report)
         if settings.compare:
             from pytest_ftclass.judging.compare import by_model, compare_runs
@@ -267,7 +278,14 @@ class ReportCollector:
                 "strict": settings.strict,
             },
             "prices": [str(price) for price in settings.prices],
+            **self._job_metadata(),
         }
+
+    def _job_metadata(self) -> dict[str, Any]:
+        """With ``--ft-job``: the job's id and the checkpoint models asked."""
+        if self.job is None:
+            return {}
+        return {"fine_tuning_job": self.job.id, "checkpoint_models": self.checkpoint_models}
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.usage_error is not None:

@@ -1,13 +1,17 @@
 """Adaptive concurrency: slow start, additive increase, multiplicative decrease, rate-limit headers.
 
-Driven by a clock the test moves, so every step is checked exactly.
+Driven by a clock the test moves, so every step is checked exactly; then the
+line of requests waiting for a slot (first come first served, cancellation,
+holds).
 """
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from pytest_ftclass.asking.pacing import CEILING, START, Concurrency
+from pytest_ftclass.asking.pacing import CEILING, START, Concurrency, Turns
 
 
 class Clock:
@@ -90,3 +94,61 @@ def test_tokens_are_held_at_the_pace_the_run_spends_them() -> None:
     assert c.may_start() and c.hold_until == 0
     c.rate_limit_headers({**headers, "x-ratelimit-remaining-tokens": "1500"})  # needs 2 × ~2500
     assert not c.may_start() and c.hold_until > 0
+
+
+def run_in_turns(concurrency: Concurrency, n: int, *, cancel: int | None = None) -> list[int]:
+    """``n`` requests through :class:`Turns`, each holding its slot for one loop pass."""
+    turns = Turns(concurrency)
+    order: list[int] = []
+    most = [0]
+
+    async def request(i: int) -> None:
+        await turns.take()
+        order.append(i)
+        most[0] = max(most[0], concurrency.in_flight)
+        await asyncio.sleep(0)
+        concurrency.finished()
+        turns.wake()
+
+    async def main() -> None:
+        tasks = [asyncio.ensure_future(request(i)) for i in range(n)]
+        await asyncio.sleep(0)  # every request is waiting in line now
+        if cancel is not None:
+            tasks[cancel].cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(main())
+    assert most[0] <= max(1, int(concurrency.limit))
+    return order
+
+
+def test_waiting_requests_go_first_come_first_served_within_the_limit() -> None:
+    concurrency = Concurrency(3, pinned=True)
+    assert run_in_turns(concurrency, 200) == list(range(200))
+    assert concurrency.in_flight == 0
+
+
+def test_a_request_cancelled_while_waiting_leaves_no_slot_taken() -> None:
+    concurrency = Concurrency(2, pinned=True)
+    order = run_in_turns(concurrency, 50, cancel=30)
+    assert order == [i for i in range(50) if i != 30]
+    assert concurrency.in_flight == 0
+
+
+def test_no_request_starts_before_a_hold_ends() -> None:
+    concurrency = Concurrency(4, pinned=True)
+    concurrency.hold_until = concurrency.clock() + 0.05  # what x-ratelimit-* headers set
+    turns = Turns(concurrency)
+    started: list[float] = []
+
+    async def request() -> None:
+        await turns.take()
+        started.append(concurrency.clock())
+        concurrency.finished()
+        turns.wake()
+
+    async def main() -> None:
+        await asyncio.gather(*(request() for _ in range(10)))
+
+    asyncio.run(main())
+    assert len(started) == 10 and min(started) >= concurrency.hold_until
