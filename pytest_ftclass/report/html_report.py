@@ -172,6 +172,7 @@ def _run_line(report: Mapping[str, Any], results: Sequence[CaseResult]) -> dict[
     models = models_of(report)
     under_test = [m["model"] for m in models if m.get("role") == "under_test"]
     compared = [m["model"] for m in models if m.get("role") == "comparison"]
+    checkpoints = {m["model"] for m in models if m.get("role") == CHECKPOINT}
     replayed = sum(1 for r in results if r.replayed)
     if not results:
         answers = ""
@@ -185,7 +186,8 @@ def _run_line(report: Mapping[str, Any], results: Sequence[CaseResult]) -> dict[
     return {
         "under_test": under_test,
         "compared": compared,
-        "n_cases": len(results),
+        "n_cases": sum(1 for r in results if r.model not in checkpoints),
+        "n_checkpoints": len(checkpoints),
         "answers": answers,
         "when": _date_in_words(str(when)) if when else "",
         "partial": bool(metadata.get("partial")),
