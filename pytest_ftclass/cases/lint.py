@@ -471,6 +471,9 @@ def choose_separator(prompts: Sequence[str]) -> SeparatorChoice:
     SeparatorChoice(separator='\\n\\n###\\n\\n', current=' ->', ending=' ->')
     >>> choose_separator(["x\\n\\n###\\n\\ny", "z"]).separator
     '\\n\\n####\\n\\n'
+    >>> twice = "\\n\\n###\\n\\n\\n\\n###\\n\\n"  # the separator twice at the end
+    >>> choose_separator(['"\\n\\n###\\n\\n', twice]).separator
+    '\\n\\n####\\n\\n'
     """
     found = infer_separator(prompts)
     if found:
@@ -479,7 +482,7 @@ def choose_separator(prompts: Sequence[str]) -> SeparatorChoice:
     current = ending if _is_separator_markup(ending) else ""
     bodies = [p[: -len(current)] if current and p.endswith(current) else p for p in prompts]
     hashes = 3
-    while any(separator_inside(body, _hash_separator(hashes)) for body in bodies):
+    while any(_inside_once_appended(body, _hash_separator(hashes)) for body in bodies):
         hashes += 1
     return SeparatorChoice(_hash_separator(hashes), current, ending)
 
@@ -493,6 +496,16 @@ def separator_inside(prompt: str, separator: str) -> bool:
     True
     """
     body = prompt[: -len(separator)] if prompt.endswith(separator) else prompt
+    return separator in body + separator[:-1]
+
+
+def _inside_once_appended(body: str, separator: str) -> bool:
+    """Whether ``body + separator`` holds ``separator`` anywhere but at its end.
+
+    Unlike :func:`separator_inside`, a body that already ends in the separator
+    counts: the data's own ending was cut off, and what is left comes before
+    the separator appended.
+    """
     return separator in body + separator[:-1]
 
 

@@ -249,6 +249,7 @@ def run_prepare(path: Path) -> tuple[int, str]:
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(prompts=st.lists(random_prompts, min_size=1, max_size=16))
 @case_of(prompts=["cup", '"cup', "chip"])  # found by hypothesis: the letter p is no separator
+@case_of(prompts=['"\n\n###\n\n', "\n\n###\n\n\n\n###\n\n"])  # hypothesis: twice at the end
 def test_prepare_never_picks_a_separator_found_inside_a_prompt(prompts: list[str]) -> None:
     folder = Path(tempfile.mkdtemp(prefix="ftclass-separator-"))
     rows = [{"prompt": p, "completion": [" x", " y"][i % 2]} for i, p in enumerate(prompts)]
