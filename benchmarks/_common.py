@@ -135,7 +135,7 @@ class Run:
     """One pytest subprocess: wall time, exit status, peak RSS of the child, output tail.
 
     ``children_mb`` is the sum of the peak RSS of the processes pytest started
-    (the plugin's metrics helper): an upper bound on what they held at once.
+    (none, with the plugin alone): an upper bound on what they held at once.
     """
 
     seconds: float

@@ -1,7 +1,9 @@
 """P1: replaying N cases from cassettes against bare pytest running N trivial tests.
 
-Target: replaying 10,000 cases takes at most 1.1 × the time bare pytest takes
-for ``@pytest.mark.parametrize("i", range(10000)) def test(i): pass``.
+Targets: replaying 10,000 cases takes at most 1.1 × the time bare pytest takes
+for ``@pytest.mark.parametrize("i", range(10000)) def test(i): pass``, and the
+pytest process peaks at most 1.2 × bare pytest's memory (``VmHWM``; no helper
+process is started).
 
 The script writes an N-case Completions suite to a temporary directory, records
 it once against the local reference model (``ReferenceServer``), stops the
@@ -13,9 +15,7 @@ server, then times pytest subprocesses, ``--repeat`` rounds of:
   difference is the time spent writing the JSON, HTML and Markdown reports.
 
 The runs of one round follow each other, so a busy spell of the machine
-slows all of them.  The replay's metrics helper loads scikit-learn on a second
-CPU while the items run (``pytest_ftclass.metrics_process``): the figures are
-the wall times a user waits, not CPU time.  The subprocesses cache compiled
+slows all of them.  The figures are the wall times a user waits.  The subprocesses cache compiled
 modules as Python does by default, even where the environment sets
 ``PYTHONDONTWRITEBYTECODE`` (``--no-bytecode-cache`` keeps it).
 ``--plain-vcrpy K`` adds K replays through vcrpy's own ``Cassette``
@@ -61,6 +61,7 @@ from _common import (
 )
 
 TARGET_RATIO = 1.1
+TARGET_MEMORY = 1.2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,11 +126,13 @@ def run(
     print(machine_note())
     print(bytecode_note())
     times: dict[str, list[float]] = {name: [] for name in variants}
+    memory: dict[str, list[float]] = {name: [] for name in variants}
     for round_ in range(repeat):
         for name, (directory, extra, plugins, python) in variants.items():
             one = run_pytest(directory, *extra, plugins=plugins, python=python)
             _check(one, n)
             times[name].append(one.seconds)
+            memory[name].append(one.total_mb)
         print(f"  round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()))
     if plain_repeat > 0:
         times["replay, plain vcrpy"] = []
@@ -139,12 +142,13 @@ def run(
             times["replay, plain vcrpy"].append(one.seconds)
     medians = {name: median(values) for name, values in times.items()}
     rows = [
-        [name, len(values), medians[name], min(values), max(values)]
+        [name, len(values), medians[name], min(values), max(values),
+         median(memory[name]) if memory.get(name) else ""]
         for name, values in times.items()
-    ]
+    ]  # fmt: skip
     print_table(
-        f"P1 replay of {n} cases (wall time of the pytest subprocess, s)",
-        ["run", "reps", "median", "min", "max"],
+        f"P1 replay of {n} cases (wall time of the pytest subprocess, s; its peak RSS, MiB)",
+        ["run", "reps", "median", "min", "max", "peak MiB"],
         rows,
     )
 
@@ -158,6 +162,14 @@ def run(
             ratio,
             f"≤ {TARGET_RATIO}",
             verdict(ratio <= TARGET_RATIO),
+        ],
+        [
+            "peak memory, replay / bare pytest (MiB)",
+            median(memory["replay"]),
+            median(memory["bare pytest"]),
+            median(memory["replay"]) / median(memory["bare pytest"]),
+            f"≤ {TARGET_MEMORY}",
+            verdict(median(memory["replay"]) <= TARGET_MEMORY * median(memory["bare pytest"])),
         ],
         [
             "report writing (with − without)",
