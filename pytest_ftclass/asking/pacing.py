@@ -10,7 +10,9 @@ most once per round trip); answers getting slower than twice the fastest seen
 (the server or this machine queueing) stop the growth.  The rate-limit
 headers slow it down before the limit: when ``x-ratelimit-remaining-requests``
 (or ``-tokens``, at the pace the run spends them) would not cover the requests
-in flight, no new one starts until the ``x-ratelimit-reset-*`` time.
+in flight, new requests start no faster than the limit refills
+(``x-ratelimit-limit-*`` a minute), or, when the limit is not given, not
+before the ``x-ratelimit-reset-*`` time.
 
 >>> c = Concurrency(4)
 >>> for _ in range(4):
@@ -72,6 +74,8 @@ class Concurrency:
         self.in_flight = 0
         self.slow_start = not pinned
         self.hold_until = 0.0
+        self.last_start = -math.inf
+        self._spacing: dict[str, float] = {}  # seconds between starts, per limit near its end
         self.fastest = math.inf
         self._recent: deque[float] = deque(maxlen=8)
         self._answers = 0
@@ -83,10 +87,16 @@ class Concurrency:
 
     # -- the limit ---------------------------------------------------------
     def may_start(self) -> bool:
-        return self.in_flight < max(1, int(self.limit)) and self.clock() >= self.hold_until
+        return self.in_flight < max(1, int(self.limit)) and self.clock() >= self.ready_at()
+
+    def ready_at(self) -> float:
+        """The clock time from which the rate limits let the next request start."""
+        spacing = max(self._spacing.values(), default=0.0)
+        return max(self.hold_until, self.last_start + spacing)
 
     def started(self) -> None:
         self.in_flight += 1
+        self.last_start = self.clock()
 
     def finished(self) -> None:
         self.in_flight = max(0, self.in_flight - 1)
@@ -120,13 +130,16 @@ class Concurrency:
         """Slow down before the limit the ``x-ratelimit-*`` headers announce.
 
         When what remains would not cover the requests in flight and one more,
-        new requests wait for the deficit to refill at the limit's pace (or, when
-        the limit is not given, until the reset).
+        new requests start one at a time at the pace the limit refills; when
+        the limit is not given, not before its reset.  Plenty remaining lifts
+        the pacing again.
         """
         remaining = _number(headers.get("x-ratelimit-remaining-requests"))
         if remaining is not None:
-            self._hold(
+            self._near_limit(
+                "requests",
                 1.0 + self.in_flight - remaining,
+                1.0,
                 _number(headers.get("x-ratelimit-limit-requests")),
                 _duration(headers.get("x-ratelimit-reset-requests")),
             )
@@ -139,18 +152,24 @@ class Concurrency:
             self._tokens_per_answer = spent if previous is None else 0.8 * previous + 0.2 * spent
         self._tokens_left = tokens
         if self._tokens_per_answer is not None:
-            self._hold(
+            self._near_limit(
+                "tokens",
                 self._tokens_per_answer * (1 + self.in_flight) - tokens,
+                self._tokens_per_answer,
                 _number(headers.get("x-ratelimit-limit-tokens")),
                 _duration(headers.get("x-ratelimit-reset-tokens")),
             )
 
-    def _hold(self, deficit: float, per_minute: float | None, reset: float | None) -> None:
+    def _near_limit(
+        self, kind: str, deficit: float, each: float, per_minute: float | None, reset: float | None
+    ) -> None:
+        """Pace starts ``each`` units apart at ``per_minute`` while ``deficit`` > 0."""
         if deficit <= 0:
-            return
-        wait = deficit * 60 / per_minute if per_minute else reset
-        if wait is not None:
-            self.hold_until = max(self.hold_until, self.clock() + wait)
+            self._spacing.pop(kind, None)
+        elif per_minute:
+            self._spacing[kind] = each * 60 / per_minute
+        elif reset is not None:
+            self.hold_until = max(self.hold_until, self.clock() + reset)
 
     def pace(self) -> Pace:
         elapsed = max(self.clock() - self._started_at, 1e-9)
@@ -200,7 +219,7 @@ class Turns:
             if not turn.done():
                 concurrency.started()
                 turn.set_result(None)
-        held = concurrency.hold_until - concurrency.clock()
+        held = concurrency.ready_at() - concurrency.clock()
         if self._queue and self._timer is None and held > 0:
             self._timer = asyncio.get_running_loop().call_later(held, self._timer_fired)
 
@@ -348,12 +367,15 @@ class Pacer:
 
 
 def _retry_after(error: Any) -> float | None:
+    """Seconds the 429's ``retry-after-ms`` (preferred, as the SDK does) or ``retry-after`` asks."""
     response = getattr(error, "response", None)
-    value = response.headers.get("retry-after") if response is not None else None
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
+    if response is None:
         return None
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        seconds = _number(response.headers.get(name))
+        if seconds is not None:
+            return max(0.0, seconds * scale)
+    return None
 
 
 def _number(value: str | None) -> float | None:

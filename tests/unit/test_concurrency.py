@@ -8,6 +8,7 @@ holds).
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -67,33 +68,51 @@ def test_a_pinned_limit_never_moves() -> None:
     assert c.limit == 4
 
 
-def test_rate_limit_headers_hold_new_requests_before_the_limit() -> None:
+def test_near_the_request_limit_starts_are_paced_at_its_refill_rate() -> None:
     clock = Clock()
     c = Concurrency(8, clock=clock)
     for _ in range(5):
         c.started()
     assert c.may_start()
-    # 3 requests left of 600 a minute (10 a second): 3 short of 5 in flight + 1
-    c.rate_limit_headers(
-        {"x-ratelimit-limit-requests": "600", "x-ratelimit-remaining-requests": "3",
-         "x-ratelimit-reset-requests": "5s"}
-    )  # fmt: skip
+    # 3 requests left of 600 a minute (10 a second): short of 5 in flight + 1
+    headers = {"x-ratelimit-limit-requests": "600", "x-ratelimit-reset-requests": "5s"}
+    c.rate_limit_headers({**headers, "x-ratelimit-remaining-requests": "3"})
     assert not c.may_start()
-    assert c.hold_until == pytest.approx(0.3)  # 3 requests at 10 a second
-    clock.now = 0.31
+    clock.now = 0.1  # one start every 0.1 s, counted from the last one
+    assert c.may_start()
+    c.started()
+    clock.now = 0.19
+    assert not c.may_start()
+    clock.now = 0.2
+    assert c.may_start()
+    c.rate_limit_headers({**headers, "x-ratelimit-remaining-requests": "400"})  # plenty again
+    c.started()
     assert c.may_start()
 
 
-def test_tokens_are_held_at_the_pace_the_run_spends_them() -> None:
+def test_without_the_limit_new_requests_wait_for_the_reset() -> None:
+    clock = Clock()
+    c = Concurrency(8, clock=clock)
+    c.started()
+    headers = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "2s"}
+    c.rate_limit_headers(headers)
+    assert not c.may_start() and c.ready_at() == pytest.approx(2.0)
+    clock.now = 2.0
+    assert c.may_start()
+
+
+def test_tokens_are_paced_at_the_rate_the_run_spends_them() -> None:
     clock = Clock()
     c = Concurrency(4, clock=clock)
     c.started()
     headers = {"x-ratelimit-limit-tokens": "60000", "x-ratelimit-reset-tokens": "1s"}
     c.rate_limit_headers({**headers, "x-ratelimit-remaining-tokens": "10000"})
     c.rate_limit_headers({**headers, "x-ratelimit-remaining-tokens": "9000"})  # 1000 an answer
-    assert c.may_start() and c.hold_until == 0
-    c.rate_limit_headers({**headers, "x-ratelimit-remaining-tokens": "1500"})  # needs 2 × ~2500
-    assert not c.may_start() and c.hold_until > 0
+    assert c.may_start() and c.ready_at() == 0
+    # 6000 spent: 0.8·1000 + 0.2·6000 = 2000 an answer, short for 1 in flight + 1
+    c.rate_limit_headers({**headers, "x-ratelimit-remaining-tokens": "3000"})
+    assert not c.may_start()
+    assert c.ready_at() == pytest.approx(2.0)  # one answer's 2000 tokens at 1000 a second
 
 
 def run_in_turns(concurrency: Concurrency, n: int, *, cancel: int | None = None) -> list[int]:
@@ -152,3 +171,26 @@ def test_no_request_starts_before_a_hold_ends() -> None:
 
     asyncio.run(main())
     assert len(started) == 10 and min(started) >= concurrency.hold_until
+
+
+def test_paced_requests_start_one_spacing_apart() -> None:
+    concurrency = Concurrency(8, pinned=True)
+    concurrency.rate_limit_headers(
+        {"x-ratelimit-limit-requests": "3000", "x-ratelimit-remaining-requests": "0"}
+    )  # 50 a second: one start every 20 ms
+    turns = Turns(concurrency)
+    started: list[float] = []
+
+    async def request() -> None:
+        await turns.take()
+        started.append(concurrency.clock())
+        await asyncio.sleep(0.05)
+        concurrency.finished()
+        turns.wake()
+
+    async def main() -> None:
+        await asyncio.gather(*(request() for _ in range(6)))
+
+    asyncio.run(main())
+    gaps = [b - a for a, b in itertools.pairwise(started)]
+    assert len(started) == 6 and min(gaps) >= 0.02 * 0.99
