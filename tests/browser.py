@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -33,4 +35,23 @@ except ImportError:  # pragma: no cover - depends on the machine
 if not Path(CHROMIUM).exists():
     unavailable("no Chromium binary (apt-get install chromium, or set FTCLASS_CHROMIUM)")
 
-__all__ = ["ARGS", "CHROMIUM", "sync_api", "unavailable"]
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, launched headless through Playwright, closed at the end::
+
+    @pytest.fixture(scope="module")
+    def browser():
+        with chromium() as launched:
+            yield launched
+    """
+    with sync_api.sync_playwright() as playwright:
+        try:
+            launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        except Exception as error:  # pragma: no cover - depends on the machine
+            unavailable(f"Chromium does not start: {error}")
+        yield launched
+        launched.close()
+
+
+__all__ = ["ARGS", "CHROMIUM", "chromium", "sync_api", "unavailable"]

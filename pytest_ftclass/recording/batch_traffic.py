@@ -117,7 +117,28 @@ def canonical_multipart(body: Any, content_type: str, *, keep_text: bool = False
     )
 
 
-def _json_of(body: Any) -> Any:
+def answered_json(response: Mapping[str, Any]) -> Any:
+    """The JSON body of a vcrpy response dict below status 400 (decompressed), else ``None``.
+
+    >>> answered_json({"status": {"code": 200}, "headers": {}, "body": {"string": b'{"a": 1}'}})
+    {'a': 1}
+    """
+    import copy
+
+    status = response.get("status")
+    if isinstance(status, Mapping) and status.get("code", 200) >= 400:
+        return None
+    headers = response.get("headers") or {}
+    if any(name.lower() == "content-encoding" for name in headers):
+        from vcr.filters import decode_response
+
+        response = decode_response(copy.deepcopy(dict(response)))
+    body = response.get("body")
+    return json_of(body.get("string") if isinstance(body, Mapping) else None)
+
+
+def json_of(body: Any) -> Any:
+    """``body`` (bytes or text) parsed as JSON, or ``None`` when it is not JSON."""
     if isinstance(body, bytes):
         try:
             body = body.decode("utf-8")
@@ -141,7 +162,7 @@ def is_batch_api_body(body: Any) -> bool:
     >>> [is_batch_api_body(b) for b in (b'{"object": "batch"}', b'{"custom_id": "a"}\\n', b"{}")]
     [True, True, False]
     """
-    data = _json_of(body)
+    data = json_of(body)
     if isinstance(data, dict):
         return data.get("object") in ("file", "batch") or isinstance(data.get("custom_id"), str)
     if isinstance(body, bytes):
@@ -150,7 +171,7 @@ def is_batch_api_body(body: Any) -> bool:
         return False
     lines = [line for line in body.splitlines() if line.strip()]
     return bool(lines) and all(
-        isinstance(record := _json_of(line), dict) and isinstance(record.get("custom_id"), str)
+        isinstance(record := json_of(line), dict) and isinstance(record.get("custom_id"), str)
         for line in lines
     )
 
@@ -158,24 +179,11 @@ def is_batch_api_body(body: Any) -> bool:
 def is_unfinished_batch(response: Mapping[str, Any]) -> bool:
     """Whether a vcrpy response dict is a 200 answer holding a batch that is not final yet.
 
-    Compressed bodies (``content-encoding: gzip``) are decoded first.
-
     >>> is_unfinished_batch({"status": {"code": 200}, "headers": {},
     ...                      "body": {"string": b'{"object": "batch", "status": "in_progress"}'}})
     True
     """
-    import copy
-
-    status = response.get("status")
-    if isinstance(status, Mapping) and status.get("code", 200) >= 400:
-        return False
-    headers = response.get("headers") or {}
-    if any(name.lower() == "content-encoding" for name in headers):
-        from vcr.filters import decode_response
-
-        response = decode_response(copy.deepcopy(dict(response)))
-    body = response.get("body")
-    data = _json_of(body.get("string") if isinstance(body, Mapping) else None)
+    data = answered_json(response)
     return (
         isinstance(data, dict)
         and data.get("object") == "batch"

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from pytest_ftclass.recording.batch_traffic import answered_json, json_of
 
 __all__ = [
     "CURSOR_PARAMETERS",
@@ -48,20 +49,6 @@ _FINE_TUNING_OBJECTS = frozenset(
 )
 _JOB_PATH = re.compile(r"/fine_tuning/jobs/[^/]+$")
 _RESULT_HEADER = b"step,"
-
-
-def _json_of(body: Any) -> Any:
-    if isinstance(body, bytes):
-        try:
-            body = body.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-    if not isinstance(body, str):
-        return None
-    try:
-        return json.loads(body)
-    except ValueError:
-        return None
 
 
 def decode_result_file(content: bytes | str) -> tuple[str, str] | None:
@@ -102,7 +89,7 @@ def is_fine_tuning_body(body: Any) -> bool:
     content of a result file (CSV whose header starts with ``step,``, plain or
     base64-encoded).
     """
-    data = _json_of(body)
+    data = json_of(body)
     if isinstance(data, dict):
         if data.get("object") in _FINE_TUNING_OBJECTS:
             return True
@@ -124,18 +111,7 @@ def is_unfinished_job(response: Mapping[str, Any]) -> bool:
     >>> is_unfinished_job({"status": {"code": 200}, "headers": {}, "body": {"string": queued}})
     True
     """
-    import copy
-
-    status = response.get("status")
-    if isinstance(status, Mapping) and status.get("code", 200) >= 400:
-        return False
-    headers = response.get("headers") or {}
-    if any(name.lower() == "content-encoding" for name in headers):
-        from vcr.filters import decode_response
-
-        response = decode_response(copy.deepcopy(dict(response)))
-    body = response.get("body")
-    data = _json_of(body.get("string") if isinstance(body, Mapping) else None)
+    data = answered_json(response)
     return (
         isinstance(data, dict)
         and data.get("object") == "fine_tuning.job"

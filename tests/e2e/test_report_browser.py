@@ -23,18 +23,13 @@ from pytest_ftclass.judging.gate import Bound, GateConfig, evaluate_gate
 from pytest_ftclass.report import build_report, write_html_report
 from pytest_ftclass.report.comparison import comparison_summary, render_comparison_html
 from pytest_ftclass.results import CaseResult
-from tests.browser import ARGS, CHROMIUM, sync_api, unavailable
+from tests.browser import chromium
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        try:
-            launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        except Exception as error:  # pragma: no cover - depends on the machine
-            unavailable(f"Chromium does not start: {error}")
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 class Opened:

@@ -20,20 +20,15 @@ import openai
 import pytest
 
 from pytest_ftclass.reference import ReferenceServer
-from tests.browser import ARGS, CHROMIUM, sync_api, unavailable
+from tests.browser import chromium
 from tests.e2e.test_fine_tuning_jobs import CANARY_KEY, cases_file, run_job
 from tests.helpers import read_report
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        try:
-            launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        except Exception as error:  # pragma: no cover - depends on the machine
-            unavailable(f"Chromium does not start: {error}")
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 # Maps an SVG element's point to the page through the element's own transform.
