@@ -186,6 +186,31 @@ def side_by_side(
     return {c.tool: measured(c) for c in configs}
 
 
+def ftclass_rounds(
+    endpoint: Any, suite: Path, server: Any, rounds: int
+) -> tuple[list[Any], list[Any]]:
+    """pytest-ftclass at its defaults, ``rounds`` times: each run, and what the server saw."""
+    import peers
+
+    model = COMPLETIONS_MODEL if endpoint == "completions" else CHAT_MODEL
+    runs, seen = [], []
+    for _ in range(rounds):
+        server.reset_log()
+        runs.append(peers.run_ftclass(suite, server.base_url, model, endpoint))
+        seen.append(peers.traffic(server.requests))
+    return runs, seen
+
+
+def medians(runs: list[Any], seen: list[Any]) -> Measured:
+    return Measured(
+        runs[0].label,
+        median([r.seconds for r in runs]),
+        median([s.span for s in seen]),
+        median([float(s.peak) for s in seen]),
+        sum(r.errors for r in runs),
+    )
+
+
 def machine_floor(
     endpoint: Any, suite: Path, classifier: Any, args: argparse.Namespace
 ) -> Measured | None:
@@ -195,44 +220,24 @@ def machine_floor(
     and HTTP, the client's SDK and recording, on the same cores): no latency or
     concurrency can make the span shorter than that.
     """
-    import peers
-
     from pytest_ftclass.reference import ReferenceServer
 
-    model = COMPLETIONS_MODEL if endpoint == "completions" else CHAT_MODEL
     with ReferenceServer(lambda _m: classifier) as server:
-        runs, seen = [], []
-        for _ in range(args.rounds):
-            server.reset_log()
-            runs.append(peers.run_ftclass(suite, server.base_url, model, endpoint))
-            seen.append(peers.traffic(server.requests))
+        runs, seen = ftclass_rounds(endpoint, suite, server, args.rounds)
     spans = [f"{s.span:.2f}" for s in seen]
     print(f"  {endpoint} at L = 0: spans {spans} s, walls {[f'{r.seconds:.2f}' for r in runs]} s")
-    return Measured(
-        runs[0].label,
-        median([r.seconds for r in runs]),
-        median([s.span for s in seen]),
-        median([float(s.peak) for s in seen]),
-        sum(r.errors for r in runs),
-    )
+    return medians(runs, seen)
 
 
 def rate_limited(
     endpoint: Any, suite: Path, classifier: Any, args: argparse.Namespace, rate: float
 ) -> Measured | None:
     """pytest-ftclass's defaults against a server allowing ``rate`` requests per second."""
-    import peers
-
     from pytest_ftclass.reference import RateLimits, ReferenceServer
 
-    model = COMPLETIONS_MODEL if endpoint == "completions" else CHAT_MODEL
     limits = RateLimits(requests_per_second=rate)
     with ReferenceServer(lambda _m: classifier, latency_s=args.latency, limits=limits) as server:
-        runs, seen = [], []
-        for _ in range(args.rounds):
-            server.reset_log()
-            runs.append(peers.run_ftclass(suite, server.base_url, model, endpoint))
-            seen.append(peers.traffic(server.requests))
+        runs, seen = ftclass_rounds(endpoint, suite, server, args.rounds)
         refused = limits.refused
     answered = [s.requests - s.errors for s in seen]
     print(
@@ -240,13 +245,7 @@ def rate_limited(
         f"requests answered {answered}, 429s {refused} in all, "
         f"case errors {[r.errors for r in runs]} {runs[-1].note}".rstrip()
     )
-    return Measured(
-        runs[0].label,
-        median([r.seconds for r in runs]),
-        median([s.span for s in seen]),
-        median([float(s.peak) for s in seen]),
-        sum(r.errors for r in runs),
-    )
+    return medians(runs, seen)
 
 
 def verdicts(
@@ -274,7 +273,7 @@ def verdicts(
                 f"Chat whole run ÷ {theirs.label if theirs else tool}",
                 ours.wall / theirs.wall if theirs else None,
                 limit,
-                f"{ours.wall:.2f} s vs {theirs.wall:.2f} s" if theirs else "not installed",
+                f"{ours.wall:.2f} s vs {theirs.wall:.2f} s" if theirs else "not run",
             )
         best = ideal(n, 1, ours.peak, latency)
         row(

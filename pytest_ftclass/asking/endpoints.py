@@ -309,22 +309,32 @@ def parse_completions(
         if not isinstance(text, str):
             predictions.append(Prediction.failed("malformed response: choice has no 'text'"))
             continue
+        alternatives = _completion_alternatives(choice.get("logprobs"))
         predictions.append(
-            Prediction(
-                label=normalise_label(
-                    text,
-                    labels,
-                    stop=stop,
-                    truncated=finish_reason == "length",
-                    constrained=constrained,
-                ),
-                logprobs=class_logprobs(_completion_alternatives(choice.get("logprobs")), labels),
-                raw_text=text,
-                finish_reason=_text_or_none(finish_reason),
-                usage=usages[index],
-            )
+            _answer(text, alternatives, finish_reason, usages[index], labels, stop, constrained)
         )
     return predictions
+
+
+def _answer(
+    text: str,
+    alternatives: Sequence[tuple[str, float]],
+    finish_reason: Any,
+    usage: dict[str, int] | None,
+    labels: Sequence[str],
+    stop: str,
+    constrained: bool,
+) -> Prediction:
+    """The Prediction of one answered choice (either endpoint)."""
+    return Prediction(
+        label=normalise_label(
+            text, labels, stop=stop, truncated=finish_reason == "length", constrained=constrained
+        ),
+        logprobs=class_logprobs(alternatives, labels),
+        raw_text=text,
+        finish_reason=_text_or_none(finish_reason),
+        usage=usage,
+    )
 
 
 def parse_chat(
@@ -348,20 +358,9 @@ def parse_chat(
     content = message.get("content") if isinstance(message, Mapping) else None
     if not isinstance(content, str):
         return Prediction.failed("malformed response: message has no text 'content'")
-    usages = split_usage(body.get("usage"), 1)
-    return Prediction(
-        label=normalise_label(
-            content,
-            labels,
-            stop=stop,
-            truncated=finish_reason == "length",
-            constrained=constrained,
-        ),
-        logprobs=class_logprobs(_chat_alternatives(choice.get("logprobs")), labels),
-        raw_text=content,
-        finish_reason=_text_or_none(finish_reason),
-        usage=usages[0],
-    )
+    usage = split_usage(body.get("usage"), 1)[0]
+    alternatives = _chat_alternatives(choice.get("logprobs"))
+    return _answer(content, alternatives, finish_reason, usage, labels, stop, constrained)
 
 
 def _filtered(finish_reason: Any) -> Prediction | None:
