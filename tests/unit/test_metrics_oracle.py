@@ -9,12 +9,16 @@ answers outside the label set.
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from pytest_ftclass.report import build_report, load_report, write_json_report
 from pytest_ftclass.results import CaseResult
 from tests.helpers import dense
 from tests.unit.test_metrics import _from_json, make
+from tests.unit.test_reports import task_a, task_b
 
 
 def _suite(kind: str) -> list[CaseResult]:
@@ -194,3 +198,75 @@ def test_macro_f1_bootstrap_interval_is_reproducible_and_matches_resampling_case
     ref_low, ref_high = np.percentile(draws, [2.5, 97.5])
     assert low == pytest.approx(ref_low, abs=0.04)
     assert high == pytest.approx(ref_high, abs=0.04)
+
+
+# --- the JSON report's numbers, from its own cases ---------------------------------------
+
+
+def recompute(cases: list[dict[str, Any]]) -> dict[str, Any]:
+    """The metrics from a report's case dicts, with scikit-learn called directly."""
+    from sklearn.metrics import (
+        accuracy_score,
+        confusion_matrix,
+        f1_score,
+        precision_recall_fscore_support,
+    )
+
+    scored = [c for c in cases if c["error"] is None and c["predicted"] is not None]
+    y_true = [c["expected"] for c in scored]
+    y_pred = [c["predicted"] for c in scored]
+    labels = sorted({label for c in cases for label in c["labels"]} | set(y_true))
+    extra = sorted(set(y_pred) - set(labels))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0
+    )
+    return {
+        "n_cases": len(cases),
+        "n_scored": len(scored),
+        "n_errors": len(cases) - len(scored),
+        "n_correct": sum(c["correct"] for c in cases),
+        "n_out_of_set": sum(p not in labels for p in y_pred),
+        "accuracy": accuracy_score(y_true, y_pred),
+        "macro_f1": f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0),
+        "weighted_f1": f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0),
+        "per_class": {
+            label: {
+                "precision": precision[i],
+                "recall": recall[i],
+                "f1": f1[i],
+                "support": support[i],
+            }
+            for i, label in enumerate(labels)
+        },
+        "confusion_matrix": {
+            "labels": labels + extra,
+            "matrix": confusion_matrix(y_true, y_pred, labels=labels + extra).tolist(),
+        },
+    }
+
+
+def assert_same_metrics(stored: dict[str, Any], recomputed: dict[str, Any]) -> None:
+    for key in ("n_cases", "n_scored", "n_errors", "n_correct", "n_out_of_set"):
+        assert stored[key] == recomputed[key], key
+    for key in ("accuracy", "macro_f1", "weighted_f1"):
+        assert stored[key] == pytest.approx(recomputed[key]), key
+    assert dense(stored["confusion_matrix"]) == recomputed["confusion_matrix"]
+    assert list(stored["per_class"]) == list(recomputed["per_class"])
+    for label, numbers in recomputed["per_class"].items():
+        assert stored["per_class"][label] == pytest.approx(numbers), label
+
+
+def test_json_report_metrics_are_recomputable_from_its_cases(tmp_path: Path) -> None:
+    report = build_report(task_a() + task_b(), {}, model_under_test="ft:a")
+    path = write_json_report(report, tmp_path / "nested" / "dir" / "report.json")
+    assert path == tmp_path / "nested" / "dir" / "report.json"
+    loaded = load_report(path)
+
+    for model in loaded["models"]:
+        own = [c for c in loaded["cases"] if c["model"] == model["model"]]
+        assert_same_metrics(model["metrics"], recompute(own))
+    assert len(loaded["tasks"]) == 2
+    for task in loaded["tasks"]:
+        own = [c for c in loaded["cases"] if f"{c['source']} @ {c['model']}" == task["task"]]
+        assert own, task["task"]
+        assert_same_metrics(task["metrics"], recompute(own))
