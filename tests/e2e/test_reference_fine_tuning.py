@@ -538,11 +538,8 @@ def test_models_list_the_fine_tuned_models_once_they_exist(client: openai.OpenAI
         client.completions.create(model=f"{job.fine_tuned_model}:ckpt-step-1", prompt="x")
 
 
-def test_a_few_hundred_examples_train_in_well_under_a_second_or_two(
-    client: openai.OpenAI,
-) -> None:
-    started = time.perf_counter()
-    job = fine_tune(client, hyperparameters={"n_epochs": 3, "batch_size": 1})  # 900 steps
-    elapsed = time.perf_counter() - started
+def test_one_example_a_step_trains_every_step(client: openai.OpenAI) -> None:
+    # how fast: benchmarks/p6_training.py (300 examples, 900 steps, target 3 s)
+    job = fine_tune(client, hyperparameters={"n_epochs": 3, "batch_size": 1})
     assert job.status == "succeeded"
-    assert elapsed < 3.0, f"a job of 300 examples and 900 steps took {elapsed:.2f} s"
+    assert [int(row["step"]) for row in result_rows(client, job)] == list(range(1, 901))
