@@ -311,16 +311,31 @@ def auprc(scores: Sequence[float], positive: Sequence[int]) -> float | None:
     """
     import numpy as np
 
-    y = np.asarray(positive, dtype=float)
-    if not len(y) or not y.sum():
+    n_positive = sum(positive)
+    if not n_positive:
         return None
-    s = np.asarray(scores, dtype=float)
-    order = np.argsort(-s, kind="mergesort")
-    s, y = s[order], y[order]
-    last_of_threshold = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
-    tp = np.cumsum(y)[last_of_threshold]
+    _, last_of_threshold, tp = ranked_positives(scores, positive)
     predicted = last_of_threshold + 1
     precision = tp / predicted
-    recall = tp / y.sum()
+    recall = tp / n_positive
     previous = np.r_[0.0, recall[:-1]]
     return float(np.sum((recall - previous) * precision))
+
+
+def ranked_positives(scores: Sequence[float], positive: Sequence[Any]) -> tuple[Any, Any, Any]:
+    """Scores from high to low, the last index of each distinct score, positives up to it.
+
+    What every threshold curve reads: calling positive all cases scored at
+    least ``sorted[last[k]]`` finds ``tp[k]`` positives among ``last[k] + 1``.
+
+    >>> _, last, tp = ranked_positives([0.9, 0.4, 0.9, 0.1], [1, 0, 0, 1])
+    >>> last.tolist(), tp.tolist()
+    ([1, 2, 3], [1.0, 1.0, 2.0])
+    """
+    import numpy as np
+
+    s = np.asarray(scores, dtype=float)
+    order = np.argsort(-s, kind="mergesort")
+    s, y = s[order], np.asarray(positive, dtype=float)[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
+    return s, last, np.cumsum(y)[last]

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pytest_ftclass.judging.abstention import thin
+from pytest_ftclass.judging.calibration import ranked_positives
 
 __all__ = ["binary_curves"]
 
@@ -44,11 +45,7 @@ def binary_curves(
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     if not n_pos or not n_neg:
         return None
-    s = np.asarray(scores, dtype=float)
-    order = np.argsort(-s, kind="mergesort")
-    s, ordered = s[order], y[order]
-    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
-    tp = np.cumsum(ordered)[last]
+    s, last, tp = ranked_positives(scores, positive)
     called = last + 1
     shown = thin(len(last))
     said = np.asarray(answered_positive, dtype=bool)
