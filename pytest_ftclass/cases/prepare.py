@@ -24,7 +24,7 @@ What it fixes, each under the name of the lint check it answers
   ``\\n\\n###\\n\\n`` (``\\n\\n####\\n\\n`` and so on while that occurs inside a
   prompt); an ending that occurs inside prompts is cut off first only when it
   is separator markup such as `` ->`` (``separator-in-prompt``), while text
-  such as a closing quote stays (:func:`pytest_ftclass.cases.lint.choose_separator`);
+  such as a closing quote stays (:func:`pytest_ftclass.cases.endings.choose_separator`);
 - a space put before completions that do not start with one;
 - the stop sequence most completions end in appended to those that lack it;
 - exact duplicates (after the fixes above) dropped, the first kept;
@@ -49,16 +49,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_ftclass.cases.lint import (
+from pytest_ftclass.cases.endings import (
     DEFAULT_SEPARATOR,
-    Record,
     SeparatorChoice,
     choose_separator,
-    count_tokens,
     infer_stop,
-    plural,
-    read_records,
 )
+from pytest_ftclass.cases.lint import Record, count_tokens, plural, read_records
 from pytest_ftclass.cases.sources import KNOWN_FIELDS, completion_label
 from pytest_ftclass.cases.tokens import context_limit, encoding_for
 from pytest_ftclass.recording.atomic import atomic_write_text
