@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pytest_ftclass.asking.clients import DEFAULT_AZURE_API_VERSION
+from pytest_ftclass.cases.endings import DEFAULT_SEPARATOR
 from pytest_ftclass.judging.cost import Price
 from pytest_ftclass.judging.gate import Bound
 
@@ -28,7 +29,6 @@ RecordMode = Literal["none", "once", "new_episodes", "all"]
 RECORD_MODES: tuple[str, ...] = get_args(RecordMode)
 EndpointChoice = Literal["auto", "completions", "chat"]
 ENDPOINTS: tuple[str, ...] = get_args(EndpointChoice)
-DEFAULT_SEPARATOR = "\n\n###\n\n"
 Kind = Literal["string", "int", "float", "bool", "path", "linelist", "bounds", "prices"]
 #: Kinds given once per value, on the command line as in the ini file.
 LISTED_KINDS = ("linelist", "bounds", "prices")

@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from pytest_ftclass.cases.sources import Case, completion_label
+from pytest_ftclass.cases.tokens import base_model
 from pytest_ftclass.results import Prediction
 
 if TYPE_CHECKING:
@@ -43,13 +44,6 @@ COMPLETIONS_MODELS = ("babbage-002", "davinci-002", "gpt-3.5-turbo-instruct", "t
 CHAT_MODELS = ("gpt-", "chatgpt-", "o1", "o3", "o4")
 
 LOCAL_MODEL = "local"
-
-
-def base_model(model: str) -> str:
-    """The base model of a fine-tune id: ``ft:babbage-002:acme::abc`` → ``babbage-002``."""
-    if model.startswith("ft:"):
-        return model.split(":")[1]
-    return model
 
 
 def is_local_model(model: str) -> bool:

@@ -28,13 +28,13 @@ from pytest_ftclass.asking.endpoints import (
     parse_completions,
     shares_first_token,
 )
+from pytest_ftclass.cases.endings import DEFAULT_SEPARATOR
 from pytest_ftclass.cases.sources import Case
 from pytest_ftclass.results import Prediction
 
 if TYPE_CHECKING:
     from pytest_ftclass.cases.tokens import TokenMemo
 
-DEFAULT_SEPARATOR = "\n\n###\n\n"
 PATHS = {"completions": "/completions", "chat": "/chat/completions"}
 
 

@@ -299,23 +299,31 @@ def read_records(path: str | Path, name: str | None = None) -> tuple[list[Record
     not a JSON object or a record without the fields a format needs become
     ``unreadable``, ``invalid-json`` and ``missing-fields`` findings.
     """
+    records, findings, _ = read_records_and_problems(path, name)
+    return records, findings
+
+
+def read_records_and_problems(
+    path: str | Path, name: str | None = None
+) -> tuple[list[Record], list[Finding], dict[str, list[int]]]:
+    """:func:`read_records`, and every line of each problem (a finding shows the first 20)."""
     name = name or str(path)
     try:
         raw = Path(path).read_bytes()
     except OSError as err:
-        return [], [Finding("unreadable", "error", f"cannot read file: {err.strerror or err}", 1)]
+        message = f"cannot read file: {err.strerror or err}"
+        return [], [Finding("unreadable", "error", message, 1, (), name)], {}
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
-        return [], [
-            Finding("unreadable", "error", f"not valid UTF-8 at line {line}", 1, (line,), name)
-        ]
+        message = f"not valid UTF-8 at line {line}"
+        return [], [Finding("unreadable", "error", message, 1, (line,), name)], {}
     if str(path).lower().endswith(".csv"):
         records, problems = _csv_records(text)
     else:
         records, problems = _jsonl_records(text)
-    return records, [
+    findings = [
         replace_file(f, name)
         for f in (
             _problem_finding("invalid-json", problems["invalid-json"]),
@@ -323,6 +331,8 @@ def read_records(path: str | Path, name: str | None = None) -> tuple[list[Record
         )
         if f is not None
     ]
+    lines = {check: [n for n, _ in found] for check, found in problems.items() if found}
+    return records, findings, lines
 
 
 def _jsonl_records(text: str) -> tuple[list[Record], dict[str, list[tuple[int, str]]]]:

@@ -55,7 +55,7 @@ from pytest_ftclass.cases.endings import (
     choose_separator,
     infer_stop,
 )
-from pytest_ftclass.cases.lint import Record, count_tokens, plural, read_records
+from pytest_ftclass.cases.lint import Record, count_tokens, plural, read_records_and_problems
 from pytest_ftclass.cases.sources import KNOWN_FIELDS, completion_label
 from pytest_ftclass.cases.tokens import context_limit, encoding_for
 from pytest_ftclass.recording.atomic import atomic_write_text
@@ -127,7 +127,7 @@ def prepare_file(
     """
     if not 0 <= valid_fraction < 1:
         raise ValueError(f"valid fraction must be in [0, 1), got {valid_fraction}")
-    records, findings = read_records(path)
+    records, findings, bad_lines = read_records_and_problems(path)
     unreadable = [f for f in findings if f.check == "unreadable"]
     if unreadable:
         raise ValueError(f"{path}: {unreadable[0].message}")
@@ -139,7 +139,6 @@ def prepare_file(
         max_tokens=max_tokens,
         model=model,
     )
-    bad_lines = _problem_lines(path)
     result.fixes = {**bad_lines, **result.fixes}
     if not result.train and not result.valid:
         raise ValueError(f"{path}: no usable examples")
@@ -322,16 +321,6 @@ def _label(example: dict[str, Any], stop: str) -> str:
     if "messages" in example:
         return str(example["messages"][-1]["content"]).strip()
     return completion_label(example["completion"], stop)
-
-
-def _problem_lines(path: str | Path) -> dict[str, list[int]]:
-    """Lines dropped because they were unreadable records (from the lint reader)."""
-    _, findings = read_records(path)
-    return {
-        f.check: list(f.rows)
-        for f in findings
-        if f.check in ("invalid-json", "missing-fields") and f.rows
-    }
 
 
 def _digest(seed: int, example: Any) -> str:

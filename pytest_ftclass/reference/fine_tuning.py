@@ -54,6 +54,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_ftclass.cases.tokens import base_model
 from pytest_ftclass.reference.classifier import ReferenceClassifier
 from pytest_ftclass.reference.files import FileStore
 from pytest_ftclass.reference.training import (
@@ -237,6 +238,7 @@ class FineTuningJobs:
         job_id = self.files.ids.make("ftjob-", canonical)
         if seed is None:
             seed = int.from_bytes(hashlib.sha256(job_id.encode()).digest()[:4], "big") % MAX_SEED
+        base = base_model(model) or model  # the base of a fine-tune, fine-tuned again
         job = _Job(
             id=job_id,
             model=model,
@@ -246,9 +248,7 @@ class FineTuningJobs:
             seed=seed,
             requested=requested,
             metadata=metadata,
-            fine_tuned_name=(
-                f"ft:{_base_model(model)}:{ORGANIZATION}:{suffix or ''}:{short_name(job_id)}"
-            ),
+            fine_tuned_name=f"ft:{base}:{ORGANIZATION}:{suffix or ''}:{short_name(job_id)}",
             created_at=int(time.time()),
         )
         self._event(job, f"Created fine-tuning job: {job.id}")
@@ -508,17 +508,6 @@ class FineTuningJobs:
                 param=param,
             )
         return file_id
-
-
-def _base_model(model: str) -> str:
-    """The base of a model id: ``ft:babbage-002:acme::abc`` was fine-tuned from ``babbage-002``.
-
-    >>> _base_model("ft:babbage-002:acme::abc"), _base_model("babbage-002")
-    ('babbage-002', 'babbage-002')
-    """
-    if model.startswith("ft:"):
-        return model.split(":")[1] or model
-    return model
 
 
 def _file_failure(param: str, err: TrainingFileError) -> _JobFailure:

@@ -580,3 +580,11 @@ def test_chat_training_file_against_prompt_validation_file(
     assert "error: format-mismatch: v.jsonl: the validation file is prompt/completion, " in out
     assert "the training file chat" in out
     assert "1 line with a training input verbatim (line 21 ~ training line 5)" in out
+
+
+def test_a_missing_validation_file_is_named_in_its_finding(tmp_path: Path) -> None:
+    train = tmp_path / "train.jsonl"
+    train.write_text(json.dumps({"prompt": "a ->", "completion": " x"}) + "\n", encoding="utf-8")
+    report = lint_files(train, tmp_path / "valid.jsonl")
+    [unreadable] = [f for f in report.findings if f.check == "unreadable"]
+    assert unreadable.file.endswith("valid.jsonl")

@@ -271,3 +271,12 @@ def test_prepare_never_picks_a_separator_found_inside_a_prompt(prompts: list[str
     if all(re.search("[a-z]", p) for p in prompts) and len(bodies - {""}) >= 2:
         status, out = run_prepare(train_path)
         assert status == 0 and out.startswith("nothing to fix\n"), out
+
+
+def test_every_unreadable_line_is_counted_as_dropped(tmp_path: Path) -> None:
+    lines = [json.dumps({"prompt": f"match {i}{SEP}", "completion": " sport"}) for i in range(30)]
+    lines += ["{broken"] * 25  # more bad lines than a finding shows
+    path = tmp_path / "train.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = prepare_file(path, valid_fraction=0)
+    assert result.fixes["invalid-json"] == list(range(31, 56))
