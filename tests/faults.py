@@ -36,6 +36,8 @@ Faults (the ``FAULTS`` names):
                                 (as gateways do; OpenAI masks it), and the echo headers
 ``forbidden``                   403 ``unsupported_country_region_territory``
 ``model_not_found``             404 ``model_not_found``
+``string_error``                404 whose ``error`` is a bare string, as some gateways
+                                answer (``{"error": "Resource not found"}``)
 ==============================  =====================================================
 
 The echo faults find the credentials where a client puts them: ``Authorization:
@@ -83,6 +85,7 @@ FAULTS = (
     "echo_unauthorized",
     "forbidden",
     "model_not_found",
+    "string_error",
 )
 
 #: Response headers a real API sends that must never be written to a cassette.
@@ -430,6 +433,8 @@ class _ProxyHandler(TrackedHandler):
             message = "The model does not exist or you do not have access to it."
             body = _error_body(message, "invalid_request_error", "model_not_found")
             return self._send(404, body, [])
+        if fault == "string_error":
+            return self._send(404, json.dumps({"error": "Resource not found"}).encode(), [])
         if fault == "drop":
             self.close_connection = True
             with contextlib.suppress(OSError):

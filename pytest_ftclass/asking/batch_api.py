@@ -75,7 +75,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytest_ftclass.asking.clients import ClientOptions, make_sync_client
-from pytest_ftclass.asking.errors import describe_api_error, redacting
+from pytest_ftclass.asking.errors import describe_api_error, error_detail, error_kind, redacting
 from pytest_ftclass.asking.requests import PlannedRequest, plan_requests
 from pytest_ftclass.asking.shapes import RequestShape
 from pytest_ftclass.cases.sources import Case
@@ -355,9 +355,7 @@ def _record_error(record: Mapping[str, Any]) -> str | None:
         return "malformed batch output: a line has no 'response'"
     status = response.get("status_code")
     if isinstance(status, int) and status >= 400:
-        body = response.get("body")
-        detail = body.get("error") if isinstance(body, Mapping) else None
-        detail = detail if isinstance(detail, Mapping) else {}
-        kind = detail.get("type") or detail.get("code") or "error"
-        return f"HTTP {status} {kind}: {detail.get('message') or 'no message'}"
+        detail = error_detail(response.get("body"))
+        message = detail.get("message") or "no message"
+        return f"HTTP {status} {error_kind(detail) or 'error'}: {message}"
     return None

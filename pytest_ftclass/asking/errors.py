@@ -1,18 +1,22 @@
 """What went wrong with a request, in one line: status, code and message, never the request.
 
 >>> class Failed:
-...     request = type("Request", (), {"url": "http://user:pw@h:8000/v1/completions?key=k"})
+...     request = type("Request", (), {"url": "http://user:pw@[::1]:8000/v1/completions?key=k"})
 >>> _where(Failed())
-'http://h:8000/v1/completions'
+'http://[::1]:8000/v1/completions'
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pytest_ftclass.recording.redaction import Redactor
+
+
+class ModelRefused(Exception):
+    """A request not sent: its model refused the run before.  ``str()`` is that refusal."""
 
 
 def describe_api_error(error: BaseException, *, redactor: Redactor | None = None) -> str:
@@ -27,17 +31,12 @@ def describe_api_error(error: BaseException, *, redactor: Redactor | None = None
 def _describe(error: BaseException) -> str:
     import openai
 
-    from pytest_ftclass.asking.refusals import ModelRefused
-
     if isinstance(error, ModelRefused):
         return str(error)
     if isinstance(error, openai.APIStatusError):
-        body = error.body if isinstance(error.body, dict) else {}
-        detail = body.get("error", body) if isinstance(body, dict) else {}
-        # the code says more than the type: rate_limit_exceeded, not requests
-        kind = detail.get("code") or detail.get("type") or type(error).__name__
-        message = detail.get("message") or str(error)
-        return f"HTTP {error.status_code} {kind}: {message}"
+        detail = error_detail(error.body)
+        kind = error_kind(detail) or type(error).__name__
+        return f"HTTP {error.status_code} {kind}: {detail.get('message') or error}"
     if isinstance(error, openai.APITimeoutError):
         return f"request to {_where(error)} timed out"
     if isinstance(error, openai.APIConnectionError):
@@ -49,23 +48,36 @@ def _describe(error: BaseException) -> str:
 
 
 def _where(error: Any) -> str:
-    """The URL a failed request went to, without credentials or query.
-
-    >>> class Failed:
-    ...     request = type("Request", (), {"url": "http://user:pw@h:8000/v1/completions?key=k"})
-    >>> _where(Failed())
-    'http://h:8000/v1/completions'
-    """
-    from urllib.parse import urlsplit
+    """The URL a failed request went to, without credentials or query."""
+    from pytest_ftclass.recording.redaction import public_url
 
     url = getattr(getattr(error, "request", None), "url", None)
-    if url is None:
-        return "the server"
-    parts = urlsplit(str(url))
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return f"{parts.scheme}://{host}{parts.path}"
+    return "the server" if url is None else str(public_url(str(url)))
+
+
+def error_detail(body: Any) -> Mapping[str, Any]:
+    """The ``error`` object of an API error body (a bare string is its message), else ``{}``.
+
+    The openai client's ``APIStatusError.body`` is already what ``error`` held,
+    an object or, from some gateways, a string.
+
+    >>> error_detail({"error": {"code": "x"}}), error_detail({"error": "gone"}), error_detail(7)
+    ({'code': 'x'}, {'message': 'gone'}, {})
+    """
+    detail = body.get("error", body) if isinstance(body, Mapping) else body
+    if isinstance(detail, str) and detail:
+        return {"message": detail}
+    return detail if isinstance(detail, Mapping) else {}
+
+
+def error_kind(detail: Mapping[str, Any]) -> str | None:
+    """The error's ``code``, else its ``type``: ``rate_limit_exceeded`` says more than ``requests``.
+
+    >>> error_kind({"type": "requests", "code": "rate_limit_exceeded"}), error_kind({})
+    ('rate_limit_exceeded', None)
+    """
+    kind = detail.get("code") or detail.get("type")
+    return kind if isinstance(kind, str) else None
 
 
 def redacting(

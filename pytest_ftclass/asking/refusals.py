@@ -31,24 +31,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pytest_ftclass.asking.errors import ModelRefused, error_detail, error_kind
+
 __all__ = ["DEFINITIVE_CODES", "ModelAccess", "ModelRefused", "Refusals", "is_definitive"]
 
 #: Error codes that make a 404 definitive: the model (or Azure deployment) does not exist.
 DEFINITIVE_CODES = frozenset({"model_not_found", "DeploymentNotFound"})
 
 
-class ModelRefused(Exception):
-    """A request not sent: its model refused the run before.  ``str()`` is that refusal."""
-
-
 def error_code(error: Any) -> str | None:
     """The ``code`` (else ``type``) of an ``openai.APIStatusError``'s JSON error body."""
-    body = getattr(error, "body", None)
-    detail = body.get("error", body) if isinstance(body, dict) else None
-    if not isinstance(detail, dict):
-        return getattr(error, "code", None)
-    code = detail.get("code") or detail.get("type")
-    return code if isinstance(code, str) else None
+    detail = error_detail(getattr(error, "body", None))
+    return error_kind(detail) if detail else getattr(error, "code", None)
 
 
 def is_definitive(error: BaseException) -> bool:

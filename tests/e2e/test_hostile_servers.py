@@ -266,3 +266,22 @@ def test_rate_limits_and_server_errors_are_not_definitive(
     # the first page failed after its retries; every other page was still asked, and answered
     result.assert_outcomes(passed=10, errors=2)
     assert sorted(faults) == ["pass"] * 5 + ["rate_limit"] + ["server_error"] * 3
+
+
+def test_an_error_body_that_is_a_bare_string_errors_its_cases_with_its_message(
+    suite: pytest.Pytester, reference_server: Any
+) -> None:
+    lines = validation_lines(per_class=4)  # 6 pages of 2
+    write_jsonl(suite.path / "valid.cases.jsonl", lines)
+    with FaultProxy(reference_server.base_url, lifetime_s=120) as proxy:
+        proxy.add("string_error", match=json.dumps(str(lines[0]["prompt"])))  # the first page
+        result = suite.runpytest(
+            f"--ft-model={COMPLETIONS_MODEL}",
+            f"--ft-base-url={proxy.base_url}",
+            "--ft-record-mode=once",
+            "--ft-batch-size=2",
+            "--ft-max-retries=0",
+        )
+    # not a definitive refusal: the other pages were asked and answered
+    result.assert_outcomes(passed=10, errors=2)
+    result.stdout.fnmatch_lines(["*HTTP 404 NotFoundError: Resource not found*"])
