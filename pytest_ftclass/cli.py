@@ -153,11 +153,10 @@ def _serve(args: argparse.Namespace) -> int:
     print("Serving the OpenAI API; press Ctrl-C to stop.", file=sys.stderr, flush=True)
     previous = _stop_on_sigterm()
     try:
-        server.serve_forever()
+        server.serve_forever()  # stops the server when it returns or raises
     except KeyboardInterrupt:
         pass
     finally:
-        server.stop()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return 0
@@ -508,12 +507,14 @@ class _ProgressPrinter:
         self.printed_at = 0.0
 
     def __call__(self, progress: Any) -> None:
+        from pytest_ftclass.recording.job_traffic import FINAL_JOB_STATUSES
+
         line = progress.line()
         if self.terminal:
             for message in progress.messages:
                 sys.stderr.write(f"\r\033[K{message}\n")
             sys.stderr.write(f"\r\033[K{line}")
-            if progress.status in ("succeeded", "failed", "cancelled"):
+            if progress.status in FINAL_JOB_STATUSES:
                 sys.stderr.write("\n")
             sys.stderr.flush()
             return

@@ -113,7 +113,7 @@ def make_sync_client(options: ClientOptions) -> Any:
     return kind(**client_arguments(options))
 
 
-def request_url(options: ClientOptions, path: str, environ: Mapping[str, str] | None = None) -> str:
+def request_url(options: ClientOptions, path: str) -> str:
     """The URL the client built from ``options`` sends a request for ``path`` to (no query).
 
     As the SDK builds it: ``base_url`` (else ``OPENAI_BASE_URL``, else OpenAI's);
@@ -126,10 +126,9 @@ def request_url(options: ClientOptions, path: str, environ: Mapping[str, str] | 
     ...                           azure_deployment="d"), "/chat/completions")
     'https://r.openai.azure.com/openai/deployments/d/chat/completions'
     """
-    environ = os.environ if environ is None else environ
     base = (options.base_url or "").partition("?")[0]
     if options.azure_deployment:
         base = f"{base.rstrip('/')}/openai/deployments/{options.azure_deployment}"
     elif not base:
-        base = environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL
+        base = os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL
     return base.rstrip("/") + path

@@ -4,7 +4,7 @@ Live, the official client asks inside the job's cassette (recorded like any
 other traffic: no credentials, written atomically); in record mode ``none`` the
 same requests are answered from the cassette, without the client::
 
-    job = fetch_job("ftjob-abc", options, recorder, live=False)
+    job = fetch_job("ftjob-abc", options, recorder, live=False, path=cassette)
     job.fine_tuned_model, job.result_file.rows[-1], job.checkpoints[0].model
 
 Both ways go through :func:`read_job`, so the answers are read by the same

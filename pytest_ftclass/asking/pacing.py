@@ -242,21 +242,19 @@ class Pacer:
     (``1 + max_retries``: a refusal then costs no more requests than one
     failing request may), and none goes after a definitive error (401, 403,
     404 ``model_not_found``): they raise
-    :class:`~pytest_ftclass.asking.refusals.ModelRefused` with its message, made by
+    :class:`~pytest_ftclass.asking.errors.ModelRefused` with its message, made by
     ``describe_error``.  :meth:`observe` is given every HTTP response the client
     receives (its 429s and rate-limit headers, the SDK's own retries included).
     """
 
     def __init__(
         self,
-        concurrency: Concurrency | int,
+        concurrency: Concurrency,
         patience: float = 0.0,
         access: ModelAccess | None = None,
         describe_error: Callable[[BaseException], str] = describe_api_error,
         first_wave: int = 1,
     ) -> None:
-        if isinstance(concurrency, int):
-            concurrency = Concurrency(concurrency, pinned=True)
         self.concurrency = concurrency
         self.patience = patience
         self.waited = 0.0

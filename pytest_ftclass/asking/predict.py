@@ -50,9 +50,9 @@ def predict(
     """Predictions for ``cases``, keyed by case id in their order; every case gets one.
 
     ``source_cases`` (default ``cases``) is the whole source the cases come
-    from; ``page_recorded(path, body)`` tells whether a full page's request is
+    from; ``page_recorded(url, body)`` tells whether a full page's request is
     on record (see :func:`~pytest_ftclass.asking.requests.plan_requests`).
-    ``replayed(path, body)`` tells whether a request will be answered from a
+    ``replayed(url, body)`` tells whether a request will be answered from a
     cassette: those predictions are marked ``replayed`` and carry no latency
     (the time vcrpy took is not the model's).  ``concurrency`` pins the
     requests in flight; ``None`` adapts it to the server (see

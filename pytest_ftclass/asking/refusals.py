@@ -5,7 +5,7 @@ A 401 (the key is wrong), a 403 (no access) or a 404 ``model_not_found``
 one, every later request for that model in the run is not sent: it fails at
 once with the same message (:class:`ModelRefused`).  Until a model has given
 one answer that is not such a refusal, at most ``1 + max_retries`` of its
-requests are in flight (:class:`pytest_ftclass.asking.predict.Pacer`), so a wrong key
+requests are in flight (:class:`pytest_ftclass.asking.pacing.Pacer`), so a wrong key
 costs no more requests than one failing request may.  429, 5xx and timeouts
 are not definitive: the SDK's retries and the pacing handle them.
 

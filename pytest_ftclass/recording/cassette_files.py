@@ -167,10 +167,8 @@ class CassetteFiles:
     once more in the text written (the recorder's filters did the rest).
     """
 
-    def __init__(
-        self, legacy: dict[Path, Path] | None = None, redactor: Redactor | None = None
-    ) -> None:
-        self.legacy = legacy if legacy is not None else {}
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        self.legacy: dict[Path, Path] = {}  # a cassette's path → its older name
         self.redactor = redactor
 
     def source_of(self, path: Path) -> Path:

@@ -174,10 +174,6 @@ class IndexedCassette(Cassette):
             return None
         return self._refused.get(lookup_key(filtered, self._match_on))
 
-    def save(self) -> None:
-        """Write what is recorded so far now (vcrpy writes when its ``with`` block ends)."""
-        self._save()
-
     def _catch_up(self, before: int | None = None) -> None:
         if before is None or self._indexed != before:
             self._index.clear()

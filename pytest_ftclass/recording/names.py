@@ -77,7 +77,7 @@ def tokens_path(cassette_dir: Path) -> Path:
 
     A JSON file, not named ``*.json`` so that globs for cassettes pass it by.
     A source's cassettes live in a directory named after it, never starting
-    with a dot (:func:`safe_file_name`), so no source can take this name.
+    with a dot (:func:`readable_name`), so no source can take this name.
     """
     return cassette_dir / TOKENS_FILE
 

@@ -204,9 +204,6 @@ class Redactor:
         lowered = text.lower()
         return any(shape.present(lowered) for shape in _SHAPES)
 
-    def optional(self, text: str | None) -> str | None:
-        return None if text is None else self.text(text)
-
     def bytes(self, data: bytes) -> bytes:
         """``data`` with every secret replaced; bytes that are not UTF-8 are kept as they are."""
         text = data.decode("utf-8", errors="surrogateescape")

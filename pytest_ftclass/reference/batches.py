@@ -35,12 +35,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from pytest_ftclass.reference.files import FileStore
 from pytest_ftclass.reference.wire import ApiError
 
-__all__ = ["AnswerLine", "BatchOptions", "BatchStore", "batch_store"]
+__all__ = ["AnswerLine", "BatchOptions", "BatchStore"]
 
 #: how a line is answered: ``(endpoint, request body) -> response body``, raising ApiError
 AnswerLine = Callable[[str, dict[str, Any]], dict[str, Any]]
@@ -274,13 +274,3 @@ def _read_input(data: bytes, endpoint: str) -> tuple[list[dict[str, Any]], list[
 
 def _jsonl(records: list[dict[str, Any]]) -> bytes:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
-
-
-class _OwnsBatches(Protocol):
-    @property
-    def batches(self) -> BatchStore: ...
-
-
-def batch_store(server: _OwnsBatches) -> BatchStore:
-    """The batch store ``server`` owns: ``server.batches`` (kept for older callers)."""
-    return server.batches

@@ -12,8 +12,8 @@
 >>> write_html_report(report, out / "report.html").name
 'report.html'
 
-Importing this package is cheap: jinja2, numpy and scikit-learn are imported
-only when a report is rendered or metrics are computed.
+Importing this package is cheap: jinja2 and numpy are imported only when a
+report is rendered or metrics are computed (scikit-learn never).
 """
 
 from __future__ import annotations

@@ -373,7 +373,7 @@ _ONE_LINE = json.JSONEncoder(ensure_ascii=False, default=str, separators=(", ", 
 
 
 def load_report(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a JSON report written by :func:`write_json_report` (this schema or schema 1).
+    """Read a JSON report written by :func:`write_json_report` (schemas 1 to 3).
 
     Raises ``ValueError`` naming the file and the problem when it is not such a
     report (not JSON, another schema, no list of cases); ``OSError`` when it
