@@ -102,8 +102,6 @@ class Evaluation:
         #: Token ids of the labels, read from and written beside the cassettes.
         self.token_memo = TokenMemo(tokens_path(settings.cassette_dir), redactor=self.redactor)
         self.predictions: dict[tuple[str, str, str], Prediction] = {}
-        #: Called as ``(group, finished, total)`` at every poll of a batch (``ft_batch_api``).
-        self.batch_progress: Callable[[Group, int, int], None] | None = None
         #: Called as ``(group, cases answered, pace)`` as each live request finishes.
         self.progress: Callable[[Group, int, Any], None] | None = None
 
@@ -319,7 +317,15 @@ class Evaluation:
         """``pending`` through one batch of the Batch API (inside the group's cassette)."""
         from pytest_ftclass.asking.batch_api import poll_interval_for, predict_via_batch
 
-        report = self.batch_progress
+        shown = self.progress
+        counted = 0
+
+        def report(done: int, _total: int) -> None:  # at every poll of the batch
+            nonlocal counted
+            if shown is not None and done > counted:
+                shown(group, done - counted, None)
+                counted = done
+
         return predict_via_batch(
             pending,
             shape,
@@ -327,7 +333,7 @@ class Evaluation:
             batch_size=self.settings.batch_size,
             source_cases=group.source_cases,
             poll_interval=poll_interval_for(client.base_url),
-            progress=None if report is None else lambda done, total: report(group, done, total),
+            progress=report,
             describe_error=describe,
             redactor=self.redactor,
             access=self.refusals.of(group.model),

@@ -520,3 +520,30 @@ def test_shaped_requests_equal_the_live_path(reference_server: Any, endpoint: st
     batched = predict_via_batch(cases, shape, client, batch_size=4, poll_interval=FAST)
     assert batched == without_latency(predict(cases, shape, client, batch_size=4))
     assert all(p.ok for p in batched.values())
+
+
+def test_a_batch_run_counts_its_answers_on_the_progress_line(
+    reference_server: Any, tmp_path: Path
+) -> None:
+    from pytest_ftclass.options import Settings
+    from pytest_ftclass.running.evaluation import Evaluation
+
+    reference_server.batches.options = BatchOptions(polls=4)
+    cases = chat_cases()
+    model = "ft:gpt-4o-mini-2024-07-18:acme::batch"
+    settings = Settings(
+        base_url=reference_server.base_url,
+        record_mode="all",
+        batch_api=True,
+        cassette_dir=tmp_path,
+        rootdir=tmp_path,
+        max_retries=0,
+    )
+    evaluation = Evaluation(settings, environ={"OPENAI_API_KEY": "sk-test"})
+    shown: list[int] = []
+    evaluation.progress = lambda group, answered, pace: shown.append(answered)
+    evaluation.plan("s.jsonl", cases, model, cases)
+    predictions = [evaluation.prediction("s.jsonl", model, case) for case in cases]
+    assert all(p.error is None for p in predictions)
+    assert sum(shown) == len(cases)  # each answer counted once
+    assert len(shown) >= 2  # at polls while the batch ran, not only at its end
