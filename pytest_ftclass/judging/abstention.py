@@ -32,6 +32,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from pytest_ftclass.judging.calibration import ranked_positives
+
 __all__ = ["MAX_POINTS", "TARGETS", "THRESHOLDS", "coverage_accuracy", "thin"]
 
 MAX_POINTS = 200
@@ -67,13 +69,10 @@ def coverage_accuracy(
         return None
     conf = np.array([0.0 if c is None else float(c) for c in confidences])
     right = np.asarray(correct, dtype=bool)
-    order = np.argsort(-conf, kind="mergesort")
-    conf, right = conf[order], right[order]
     # for each distinct confidence, from the highest: the cases with at least that confidence
-    last = np.r_[np.flatnonzero(np.diff(conf)), n - 1]
+    ranked, last, hits = ranked_positives(conf, right)
     kept = last + 1
-    hits = np.cumsum(right)[last]
-    thresholds = conf[last][::-1]
+    thresholds = ranked[last][::-1]
     kept, hits = kept[::-1], hits[::-1]
     accuracy = hits / kept
     if thresholds[0] > 0.0:  # "never abstain" is a point of its own: every case kept

@@ -322,11 +322,12 @@ def auprc(scores: Sequence[float], positive: Sequence[int]) -> float | None:
     return float(np.sum((recall - previous) * precision))
 
 
-def ranked_positives(scores: Sequence[float], positive: Sequence[Any]) -> tuple[Any, Any, Any]:
-    """Scores from high to low, the last index of each distinct score, positives up to it.
+def ranked_positives(scores: Any, positive: Any) -> tuple[Any, Any, Any]:
+    """Scores from high to low, each distinct score's last index, and the positives up to it.
 
-    What every threshold curve reads: calling positive all cases scored at
-    least ``sorted[last[k]]`` finds ``tp[k]`` positives among ``last[k] + 1``.
+    ``scores`` and ``positive`` are sequences or arrays.  What every threshold
+    curve reads: calling positive all cases scored at least ``sorted[last[k]]``
+    finds ``tp[k]`` positives among ``last[k] + 1``.
 
     >>> _, last, tp = ranked_positives([0.9, 0.4, 0.9, 0.1], [1, 0, 0, 1])
     >>> last.tolist(), tp.tolist()
