@@ -23,7 +23,6 @@ of them together in a leaderboard per source
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -104,8 +103,8 @@ def compare_results(
                 "flips_b_right": [
                     _flip(x, y) for x, y in zip(a, b, strict=True) if y.correct and not x.correct
                 ],
-                "live_a": _live_summary(a),
-                "live_b": _live_summary(b),
+                "live_a": _live_summary(metrics_a),
+                "live_b": _live_summary(metrics_b),
             }
         )
     return {
@@ -165,18 +164,14 @@ def _flip(a: CaseResult, b: CaseResult) -> dict[str, Any]:
     }
 
 
-def _live_summary(results: Sequence[CaseResult]) -> dict[str, Any] | None:
-    latencies = sorted(r.latency_s for r in results if r.latency_s is not None and not r.replayed)
-    usage = [r.usage for r in results if r.usage]
-    if not latencies and not usage:
+def _live_summary(metrics: Mapping[str, Any]) -> dict[str, Any] | None:
+    """How fast answers came and what they cost, from the side's metrics (``None``: unknown)."""
+    latency, usage = metrics.get("latency_s"), metrics.get("usage")
+    if not latency and not usage:
         return None
-    summary: dict[str, Any] = {"as_recorded": any(r.replayed for r in results if r.usage)}
-    if latencies:
-        summary["latency_p50_s"] = statistics.median(latencies)
-        summary["latency_p95_s"] = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]
+    summary: dict[str, Any] = {"as_recorded": bool(metrics.get("n_replayed")) and bool(usage)}
+    if latency:
+        summary["latency_p50_s"], summary["latency_p95_s"] = latency["p50"], latency["p95"]
     if usage:
-        summary["usage"] = {
-            key: sum(u.get(key, 0) for u in usage)
-            for key in ("prompt_tokens", "completion_tokens", "total_tokens")
-        }
+        summary["usage"] = usage
     return summary

@@ -99,3 +99,16 @@ def test_compare_command_pairs_two_reports(tmp_path, capsys) -> None:
     gated = main(["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--gate"])
     assert gated == 1  # one-sided p = 0.5 ** 6 < 0.05
     assert main(["compare", str(tmp_path / "missing.json"), str(tmp_path / "b.json")]) == 2
+
+
+def test_the_comparison_quotes_the_latency_percentiles_of_each_side() -> None:
+    import numpy as np
+
+    latencies = [0.1 * (i + 1) for i in range(10)]
+    a = [result("A", f"c{i}", "a", "a", latency_s=s) for i, s in enumerate(latencies)]
+    b = [result("B", f"c{i}", "a", "b", replayed=True) for i in range(10)]
+    [source] = compare_results(a, b)["sources"]
+    p50, p95 = np.percentile(latencies, [50, 95])  # numpy's interpolation, as in the metrics
+    assert source["live_a"]["latency_p50_s"] == pytest.approx(p50)
+    assert source["live_a"]["latency_p95_s"] == pytest.approx(p95)  # 0.955, not the 1.0 seen
+    assert source["live_b"] is None  # replayed without usage: nothing measured
