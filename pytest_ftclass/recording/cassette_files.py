@@ -158,6 +158,14 @@ def corruption_of(response: Any) -> str | None:
     return None
 
 
+def corrupt_message(path: Path, number: int, response: Any) -> str:
+    """What to say of interaction ``number`` of the cassette at ``path``: no answer to replay."""
+    return (
+        f"cassette {path}: corrupt interaction {number} ({corruption_of(response)}); "
+        "record it again by running pytest with --ft-record-mode=new_episodes"
+    )
+
+
 class CassetteFiles:
     """vcrpy persister: reads a checked cassette (or its older name), writes atomically.
 
@@ -215,15 +223,7 @@ def is_answer_body(body: Any) -> bool:
     >>> [is_answer_body(b) for b in (b'{"choices": []}', b'{"choices": [{"te', b"{}")]
     [True, False, False]
     """
-    if isinstance(body, bytes):
-        try:
-            body = body.decode("utf-8")
-        except UnicodeDecodeError:
-            return False
-    if not isinstance(body, str):
-        return False
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return False
+    from pytest_ftclass.recording.batch_traffic import json_of
+
+    data = json_of(body)
     return isinstance(data, dict) and isinstance(data.get("choices"), list)

@@ -53,7 +53,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_ftclass.recording.cassette_files import CassetteFiles, corruption_of
+from pytest_ftclass.recording.cassette_files import CassetteFiles, corrupt_message, corruption_of
 from pytest_ftclass.recording.digests import private_body
 from pytest_ftclass.recording.names import cassette_path, incomplete_marker, legacy_cassette_path
 
@@ -294,11 +294,7 @@ def missing_message(path: Path, record_mode: str, error: BaseException | None = 
         if finder is not None and request is not None:
             corrupt = finder(request)
     if corrupt is not None:
-        number, response = corrupt
-        return (
-            f"cassette {path}: corrupt interaction {number} ({corruption_of(response)}); "
-            "record it again by running pytest with --ft-record-mode=new_episodes"
-        )
+        return corrupt_message(path, *corrupt)
     exists = path.exists()
     how = "--ft-record-mode=new_episodes" if exists else "--ft-record-mode=once"
     state = "does not hold this request" if exists else "does not exist"

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from pytest_ftclass.recording.cassette_files import corruption_of, read_cassette
+from pytest_ftclass.recording.cassette_files import corrupt_message, corruption_of, read_cassette
 from pytest_ftclass.recording.job_traffic import cursor_of
 
 if TYPE_CHECKING:
@@ -91,8 +91,8 @@ class CassetteReplay:
         self._answers.setdefault(key, self.recorder.redactor.body(string))
 
     def _key(self, method: str, uri: str, body: Any) -> tuple[Hashable, ...]:
-        filtered = self.recorder.filter_body(body)
-        key = (method.upper(), urlsplit(uri).path or "/", _canonical(filtered))
+        filtered = self.recorder.filter_body(body)  # canonical JSON already, as the index keys it
+        key = (method.upper(), urlsplit(uri).path or "/", filtered or None)
         return (*key, cursor_of(uri)) if self.paged else key
 
     def holds(self, url: str, request: dict[str, Any]) -> bool:
@@ -119,26 +119,10 @@ class CassetteReplay:
             return found
         corrupt = self._corrupt.get(key)
         if corrupt is not None:
-            number, response = corrupt
-            raise NotRecorded(
-                f"cassette {self.source}: corrupt interaction {number} "
-                f"({corruption_of(response)}); record it again by running pytest with "
-                "--ft-record-mode=new_episodes"
-            )
+            raise NotRecorded(corrupt_message(self.source, *corrupt))
         from pytest_ftclass.recording.recorder import missing_message
 
         raise NotRecorded(missing_message(self.source, self.recorder.record_mode))
 
     def _request_key(self, url: str, request: dict[str, Any]) -> tuple[Hashable, ...]:
         return self._key("POST", url, json.dumps(request).encode("utf-8"))
-
-
-def _canonical(body: Any) -> Hashable:
-    """A body as canonical JSON when it parses as JSON, else as it is (as the index keys it)."""
-    if body is None or body in (b"", ""):
-        return None
-    try:
-        data = json.loads(body)
-    except (ValueError, TypeError):
-        return body if isinstance(body, (bytes, str)) else repr(body)
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
