@@ -56,7 +56,7 @@ from pytest_ftclass.cases.endings import (
     infer_stop,
     separator_inside,
 )
-from pytest_ftclass.cases.sources import KNOWN_FIELDS, completion_label
+from pytest_ftclass.cases.sources import KNOWN_FIELDS, completion_label, request_text
 from pytest_ftclass.cases.tokens import context_limit, encoding_for
 
 if TYPE_CHECKING:
@@ -372,7 +372,7 @@ def _record(value: dict[str, Any], line: int) -> Record | str:
             return "the last message is not the assistant's answer"
         if len(messages) < 2:
             return "no messages before the assistant's answer"
-        request = "\n".join(m["content"] for m in messages[:-1] if m["role"] != "assistant")
+        request = request_text(messages[:-1])
         return Record(line, "chat", request, messages[-1]["content"], value, tuple(messages))
     if "prompt" in value or "completion" in value:
         if not isinstance(value.get("prompt"), str):

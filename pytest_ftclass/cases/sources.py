@@ -97,15 +97,23 @@ class Case:
     @property
     def text(self) -> str:
         """The input as plain text: the prompt, or the non-assistant message contents joined."""
-        if isinstance(self.input, str):
-            return self.input
-        return "\n".join(
-            str(m.get("content") or "") for m in self.input if m.get("role") != "assistant"
-        )
+        return self.input if isinstance(self.input, str) else request_text(self.input)
 
     @property
     def input_digest(self) -> str:
         return content_digest(self.input)
+
+
+def request_text(messages: Sequence[Mapping[str, Any]]) -> str:
+    """What a chat request asks to classify: its non-assistant message contents, one a line.
+
+    The local reference model trains and answers on this text.
+
+    >>> request_text([{"role": "system", "content": "Topic?"}, {"role": "user", "content": "Goal!"},
+    ...               {"role": "assistant", "content": "sport"}])
+    'Topic?\\nGoal!'
+    """
+    return "\n".join(str(m.get("content") or "") for m in messages if m.get("role") != "assistant")
 
 
 def content_digest(value: Any) -> str:

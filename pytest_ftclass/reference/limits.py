@@ -4,8 +4,8 @@ Like the real API: every answer carries ``x-ratelimit-limit-*``,
 ``x-ratelimit-remaining-*`` and ``x-ratelimit-reset-*`` for requests and
 tokens, and a request over either limit gets a 429 ``rate_limit_exceeded``
 with ``Retry-After``.  Both limits are buckets that refill continuously; a
-request costs one request and its tokens (the words of its prompts, as the
-server's ``usage`` counts them, plus its ``max_tokens``)::
+request costs one request and its tokens (the words it is answered on, as the
+server's ``usage`` counts them, plus what it may generate)::
 
     ReferenceServer(models, limits=RateLimits(requests_per_second=50, tokens_per_minute=90_000))
 

@@ -74,6 +74,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from pytest_ftclass.cases.sources import request_text
 from pytest_ftclass.reference.batches import BatchStore
 from pytest_ftclass.reference.classifier import ReferenceClassifier
 from pytest_ftclass.reference.files import FileStore
@@ -665,14 +666,26 @@ class _Handler(TrackedHandler):
 
 
 def _request_tokens(body: dict[str, Any]) -> int:
-    """Tokens a request costs a rate limit: its prompts' words and the tokens it may generate."""
-    prompt = body.get("prompt")
-    texts = prompt if isinstance(prompt, list) else [prompt]
-    if isinstance(body.get("messages"), list):
-        texts = [m.get("content") for m in body["messages"] if isinstance(m, dict)]
+    """Tokens a request costs a rate limit: the words it is answered on and what it may generate.
+
+    Chat: the request's text (as :func:`_chat_text` reads it) and one answer of
+    ``max_completion_tokens`` (else ``max_tokens``); Completions: every prompt
+    and one answer of ``max_tokens`` each.  16 when no limit is given.
+    """
+    if "messages" in body:
+        try:
+            texts: list[Any] = [_chat_text(body.get("messages"))]
+        except ApiError:
+            texts = []  # refused with its reason when it is answered
+        limit = body.get("max_completion_tokens")
+        limit = body.get("max_tokens") if limit is None else limit
+    else:
+        prompt = body.get("prompt")
+        texts = prompt if isinstance(prompt, list) else [prompt]
+        limit = body.get("max_tokens")
     words = sum(_rough_tokens(t) for t in texts if isinstance(t, str))
-    limit = body.get("max_tokens") or body.get("max_completion_tokens") or 16
-    return words + (limit if isinstance(limit, int) else 16) * max(1, len(texts))
+    each = limit if isinstance(limit, int) and not isinstance(limit, bool) else 16
+    return words + each * max(1, len(texts))
 
 
 def _is_int(value: Any) -> bool:
@@ -758,7 +771,7 @@ def _chat_text(messages: Any) -> str:
         raise missing("messages")
     if not isinstance(messages, list) or not messages:
         raise invalid("messages", "a non-empty list of messages")
-    texts = []
+    flat = []
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or not isinstance(message.get("role"), str):
             raise invalid(f"messages[{i}]", "an object with a 'role'")
@@ -771,9 +784,8 @@ def _chat_text(messages: Any) -> str:
             )
         elif content is not None and not isinstance(content, str):
             raise invalid(f"messages[{i}].content", "a string or a list of content parts")
-        if message["role"] != "assistant":
-            texts.append(content or "")
-    return "\n".join(texts)
+        flat.append({"role": message["role"], "content": content})
+    return request_text(flat)  # the text the model was trained on
 
 
 def _ranked(logprobs: Mapping[str, float]) -> list[tuple[str, float]]:

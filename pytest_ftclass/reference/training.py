@@ -36,6 +36,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_ftclass.cases.sources import request_text
 from pytest_ftclass.reference.classifier import ReferenceClassifier
 
 __all__ = [
@@ -146,7 +147,6 @@ def _completion_example(line: Mapping[str, Any], number: int) -> Example:
 def _chat_example(messages: Any, number: int) -> Example:
     if not isinstance(messages, list) or not messages:
         raise TrainingFileError(f"Line {number}: 'messages' must be a non-empty list.", number)
-    texts: list[str] = []
     words = 0
     for index, message in enumerate(messages):
         where = f"Line {number}, message {index + 1}"
@@ -158,15 +158,13 @@ def _chat_example(messages: Any, number: int) -> Example:
         if not isinstance(content, str):
             raise TrainingFileError(f"{where}: 'content' must be a string.", number)
         words += len(content.split())
-        if message["role"] != "assistant":
-            texts.append(content)
     last = messages[-1]
     if last["role"] != "assistant" or not str(last["content"]).strip():
         raise TrainingFileError(
             f"Line {number}: the last message must be the assistant's, holding the class.",
             number,
         )
-    return Example("\n".join(texts), str(last["content"]).strip(), words)
+    return Example(request_text(messages), str(last["content"]).strip(), words)
 
 
 @dataclass(frozen=True)

@@ -435,3 +435,24 @@ def test_cli_errors_are_exit_status_two(tmp_path: Path, capsys: pytest.CaptureFi
     train = write_training_file(tmp_path / "train.jsonl", per_class=2)
     assert main(["serve", "--train", str(train), "--fraction", "2"]) == 2
     assert "fraction" in capsys.readouterr().err
+
+
+def test_a_chat_request_costs_the_tokens_of_the_text_it_is_answered_on(
+    model: ReferenceClassifier,
+) -> None:
+    from pytest_ftclass.reference import RateLimits
+
+    messages: list[Any] = [
+        {"role": "system", "content": "Give the topic."},  # 3 words
+        {"role": "user", "content": "Goal in the final"},  # 4
+        {"role": "assistant", "content": "sport"},  # a turn answered: not counted
+        {"role": "user", "content": [{"type": "text", "text": "late winner"}]},  # 2
+    ]
+    limits = RateLimits(tokens_per_minute=60)  # refills one token a second
+    with ReferenceServer({"clf": model}, limits=limits) as running:
+        client = openai.OpenAI(base_url=running.base_url, api_key="sk-test", max_retries=0)
+        answer = client.chat.completions.with_raw_response.create(
+            model="clf", messages=messages, max_completion_tokens=1, max_tokens=5
+        )
+    # 9 words and one answer of max_completion_tokens (preferred to max_tokens, as answered)
+    assert answer.headers["x-ratelimit-remaining-tokens"] == str(60 - 10)
