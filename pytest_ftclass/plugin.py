@@ -214,10 +214,11 @@ def gate_label_problem(state: RunState) -> str | None:
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     settings = parent.config.stash[STATE].settings
-    relative = source_name(file_path, parent.config.rootpath)
+    relative = ""  # resolved only for a pattern with a folder in it
     for pattern in settings.case_files:
-        target = relative if "/" in pattern else file_path.name
-        if fnmatch.fnmatch(target, pattern):
+        if "/" in pattern:
+            relative = relative or source_name(file_path, parent.config.rootpath)
+        if fnmatch.fnmatch(relative if "/" in pattern else file_path.name, pattern):
             return CaseFile.from_parent(parent, path=file_path)
     return None
 
