@@ -12,6 +12,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -333,15 +334,30 @@ def settings_problem(values: dict[str, Any]) -> str | None:
 
 def baseline_problem(path: Path) -> str | None:
     """What is wrong with a baseline report file, or ``None`` when it can be used."""
-    from pytest_ftclass.report.json_report import load_report
-
     if not path.is_file():
         return f"{path}: no such file" if not path.exists() else f"{path}: not a file"
     try:
-        load_report(path)
+        load_baseline(path)
     except (OSError, ValueError) as err:
         return str(err)
     return None
+
+
+def load_baseline(path: Path) -> dict[str, Any]:
+    """The baseline report at ``path``, parsed once per process while the file is unchanged.
+
+    Checked when the run starts and judged with when it ends: a baseline of
+    100,000 cases is read once, not twice.
+    """
+    stat = path.stat()
+    return _baseline_at(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=1)
+def _baseline_at(path: str, _mtime_ns: int, _size: int) -> dict[str, Any]:
+    from pytest_ftclass.report.json_report import load_report
+
+    return load_report(path)
 
 
 def writable_problem(directory: Path) -> str | None:

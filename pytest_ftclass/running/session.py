@@ -194,9 +194,9 @@ class ReportCollector:
         settings = self.settings
         baseline = None
         if settings.baseline is not None:
-            from pytest_ftclass.report import load_report
+            from pytest_ftclass.options import load_baseline
 
-            baseline = load_report(settings.baseline)  # checked at start: it loads
+            baseline = load_baseline(settings.baseline)  # checked at start: it loads
         self._gate = GateConfig(
             minimums=settings.min,
             maximums=settings.max,

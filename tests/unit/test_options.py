@@ -26,3 +26,17 @@ def test_the_option_table_is_made_from_the_settings_fields() -> None:
         assert key == f"ft_{setting.attribute}" and setting.flag == "--" + key.replace("_", "-")
         assert getattr(defaults, setting.attribute) == setting.default, key
     assert Settings().live is False and Settings(record_mode="once").live is True
+
+
+def test_a_baseline_is_parsed_once_while_its_file_is_unchanged(tmp_path: Path) -> None:
+    import os
+
+    from pytest_ftclass.options import load_baseline
+    from pytest_ftclass.report import build_report, write_json_report
+
+    path = write_json_report(build_report([], {}), tmp_path / "baseline.json")
+    first = load_baseline(path)
+    assert load_baseline(path) is first  # the check at start and the gate at the end share it
+    write_json_report(build_report([], {"again": True}), path)
+    os.utime(path, ns=(1, 1))  # a new modification time, whatever the clock's resolution
+    assert load_baseline(path) is not first and load_baseline(path)["metadata"] == {"again": True}
