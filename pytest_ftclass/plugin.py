@@ -251,7 +251,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     else:
         name = metafunc.definition.nodeid
     try:
-        cases = load_cases(source, name=name, stop=state.settings.stop, **options)
+        if path is not None:
+            cases = state.load_file(path, name, options["text_column"], options["label_column"])
+        else:
+            cases = load_cases(source, name=name, stop=state.settings.stop, **options)
     except CaseSourceError as err:
         raise pytest.Collector.CollectError(f"{metafunc.definition.nodeid}: {err}") from None
     models = [str(marker.kwargs["model"])] if marker.kwargs.get("model") else state.models

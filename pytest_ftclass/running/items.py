@@ -73,6 +73,7 @@ class RunState:
         #: The models each source's cases are asked of (a source may serve several tests).
         self.source_models: dict[str, set[str]] = {}
         self.source_paths: dict[str, Path] = {}
+        self._files: dict[tuple[str, str, str], list[Case]] = {}
         self._repeats: dict[tuple[str, str], Case] | None = None
         self.planned = False
         self.progress: Any = None  # the live progress line (see progress_for)
@@ -83,6 +84,24 @@ class RunState:
             from pytest_ftclass.running.jobs import checkpoint_models
 
             self.checkpoint_models = checkpoint_models(settings, job)
+
+    def load_file(
+        self, path: Path, name: str, text_column: str, label_column: str
+    ) -> list[Case]:
+        """The cases of the file at ``path``, read once however many collectors use it.
+
+        Raises :class:`~pytest_ftclass.cases.sources.CaseSourceError`.
+        """
+        key = (name, text_column, label_column)
+        if key not in self._files:
+            self._files[key] = load_cases(
+                path,
+                name=name,
+                stop=self.settings.stop,
+                text_column=text_column,
+                label_column=label_column,
+            )
+        return self._files[key]
 
     def add_source(
         self, name: str, cases: list[Case], models: Iterable[str], path: Path | None = None
@@ -291,14 +310,9 @@ class CaseFile(pytest.File):
     def collect(self) -> Iterator[CaseItem]:
         state: RunState = self.config.stash[STATE]
         name = source_name(self.path, self.config.rootpath)
+        settings = state.settings
         try:
-            cases = load_cases(
-                self.path,
-                name=name,
-                stop=state.settings.stop,
-                text_column=state.settings.text_column,
-                label_column=state.settings.label_column,
-            )
+            cases = state.load_file(self.path, name, settings.text_column, settings.label_column)
         except CaseSourceError as err:
             raise self.CollectError(str(err)) from None
         models = state.models

@@ -101,6 +101,34 @@ def test_tasks_of_one_model_pool_only_when_they_share_a_label_set(
 # -- each case asked once and scored once ---------------------------------------------
 
 
+def test_a_case_file_used_by_a_file_a_symlink_and_a_marker_is_read_once(
+    pytester: pytest.Pytester, server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_ftclass.running import items
+
+    cases_file(pytester)
+    (pytester.path / "link.cases.jsonl").symlink_to(pytester.path / "valid.cases.jsonl")
+    pytester.makepyfile(
+        test_same="""
+        import pytest
+
+        @pytest.mark.ft_cases("valid.cases.jsonl")
+        def test_again(ft_case):
+            pass
+        """
+    )
+    reads: list[str] = []
+    load_cases = items.load_cases
+
+    def counted(source: Any, **options: Any) -> Any:
+        reads.append(options["name"])
+        return load_cases(source, **options)
+
+    monkeypatch.setattr(items, "load_cases", counted)
+    pytester.runpytest_inprocess(f"--ft-model={GOOD}", *record(server)).assert_outcomes(passed=27)
+    assert reads == ["valid.cases.jsonl"]
+
+
 def test_a_case_used_by_a_file_a_symlink_and_a_marker_is_asked_and_scored_once(
     pytester: pytest.Pytester, server: Any
 ) -> None:
