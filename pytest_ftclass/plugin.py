@@ -305,26 +305,8 @@ def pytest_runtest_makereport(
     if result is None:
         return report
     # The case's result rides on the report that settles its outcome (builtin types only),
-    # so it reaches the controlling process with and without pytest-xdist.  One report per
-    # item carries it, and not a copy: pytest keeps every report until the session ends.
-    state = item.config.stash[STATE]
-    informational = state.informational(result["model"])
-    if report.failed and report.when != "call":
-        result["outcome"] = "error"
-        if not state.errors_gated(result["model"]) and report.when == "setup":
-            # compared models (without --ft-gate-compare) and checkpoints are not gated:
-            # their errors are listed, not fatal
-            reason = f"{state.not_gated_as(result['model'])}, not gated: " + " ".join(
-                str(report.longrepr).split()
-            )
-            report.outcome = "skipped"
-            report.longrepr = (str(item.path), item.location[1] or 0, reason)
-    elif report.when == "call":
-        outcome = item.outcome if isinstance(item, CaseItem) else report.outcome
-        if informational and report.failed:
-            report.outcome, report.longrepr, outcome = "passed", None, "informational"
-        result["outcome"] = outcome
-    else:
+    # so it reaches the controlling process with and without pytest-xdist.
+    if not item.config.stash[STATE].settle(item, report, result):
         return report
     setattr(report, REPORT_ATTRIBUTE, result)
     return report

@@ -68,17 +68,7 @@ class Prediction:
         return cls(label=None, error=error, latency_s=latency_s, finish_reason=finish_reason)
 
 
-_PREDICTION_FIELDS = (
-    "label",
-    "logprobs",
-    "raw_text",
-    "finish_reason",
-    "usage",
-    "latency_s",
-    "error",
-    "logprobs_approximate",
-    "replayed",
-)
+_PREDICTION_FIELDS = tuple(Prediction.__dataclass_fields__)
 
 
 @dataclass(slots=True)

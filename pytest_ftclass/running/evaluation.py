@@ -71,6 +71,11 @@ class Group:
             self.position = {c.id: i for i, c in enumerate(self.source_cases)}
         return self.position
 
+    def first_selected(self) -> str:
+        """The id of the selected case that comes first in the source."""
+        positions = self.positions()
+        return min(self.selected, key=lambda i: positions.get(i, 1 << 62))
+
 
 class Evaluation:
     """Fetches and keeps the predictions of one run."""
@@ -240,8 +245,7 @@ class Evaluation:
             try:
                 cassette = stack.enter_context(self.recorder.use(path))
             except BrokenCassette as broken:  # explained at the group's first case only
-                positions = group.positions()
-                told = min(group.selected, key=lambda i: positions.get(i, 1 << 62))
+                told = group.first_selected()
                 return broken.predictions([case.id for case in pending], told=told)
             if settings.batch_api:
                 predictions = self._predict_batch(group, pending, shape, client, describe)
@@ -284,8 +288,7 @@ class Evaluation:
         try:
             cassette = CassetteReplay.read(self.recorder, path)
         except BrokenCassette as broken:  # explained at the group's first case only
-            positions = group.positions()
-            told = min(group.selected, key=lambda i: positions.get(i, 1 << 62))
+            told = group.first_selected()
             return broken.predictions([case.id for case in pending], told=told)
         return replay(
             pending,

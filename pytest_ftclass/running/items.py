@@ -85,9 +85,7 @@ class RunState:
 
             self.checkpoint_models = checkpoint_models(settings, job)
 
-    def load_file(
-        self, path: Path, name: str, text_column: str, label_column: str
-    ) -> list[Case]:
+    def load_file(self, path: Path, name: str, text_column: str, label_column: str) -> list[Case]:
         """The cases of the file at ``path``, read once however many collectors use it.
 
         Raises :class:`~pytest_ftclass.cases.sources.CaseSourceError`.
@@ -223,6 +221,33 @@ class RunState:
     def not_gated_as(self, model: str) -> str:
         """How an informational model is named in its items' outcomes."""
         return "checkpoint" if model in self.checkpoint_models else "comparison model"
+
+    def settle(self, item: pytest.Item, report: pytest.TestReport, result: dict[str, Any]) -> bool:
+        """Give ``result`` the outcome ``report`` settles; whether ``report`` should carry it.
+
+        The call's report carries the result, and so does a failed setup's or
+        teardown's (a failed teardown after the call sends it again; the
+        collector keeps the last).  A model that is not gated (a compared model
+        without ``--ft-gate-compare``, a checkpoint) has its errors skipped with
+        their reason and its failures passed as ``informational``: listed, not fatal.
+        """
+        model = result["model"]
+        if report.failed and report.when != "call":
+            result["outcome"] = "error"
+            if not self.errors_gated(model) and report.when == "setup":
+                reason = f"{self.not_gated_as(model)}, not gated: " + " ".join(
+                    str(report.longrepr).split()
+                )
+                report.outcome = "skipped"
+                report.longrepr = (str(item.path), item.location[1] or 0, reason)
+            return True
+        if report.when != "call":
+            return False
+        outcome = item.outcome if isinstance(item, CaseItem) else report.outcome
+        if self.informational(model) and report.failed:
+            report.outcome, report.longrepr, outcome = "passed", None, "informational"
+        result["outcome"] = outcome
+        return True
 
     def result_for(self, item: pytest.Item, case: Case) -> tuple[Any, dict[str, Any]]:
         """Fetch the prediction of ``case`` and record its CaseResult on ``item``."""
