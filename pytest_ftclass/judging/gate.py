@@ -382,9 +382,10 @@ def _drops(
     baseline = config.baseline or {}
     verdicts = []
     shared_any = False
+    old_cases, new_cases = _correctness(baseline.get("cases", [])), _correctness(cases)
     for task in tasks:
         old_task = _baseline_task(baseline, task)
-        pairs = [] if old_task is None else _shared_correctness(baseline, cases, task, old_task)
+        pairs = [] if old_task is None else _shared(old_cases, old_task, new_cases, task)
         shared_any = shared_any or bool(pairs)
         for bound in config.max_drops:
             verdicts.append(_drop(task, old_task, pairs, bound, config.significance))
@@ -437,24 +438,25 @@ def _drop(
     return Verdict(name, scope, drop, bound.value, passed, detail)
 
 
-def _shared_correctness(
-    baseline: Mapping[str, Any],
-    new_cases: Iterable[Mapping[str, Any]],
-    new_task: Mapping[str, Any],
-    old_task: Mapping[str, Any],
+def _correctness(cases: Iterable[Mapping[str, Any]]) -> dict[tuple[Any, Any], dict[Any, bool]]:
+    """Each task's cases in one pass: ``(source, model)`` → case id → answered right."""
+    by_task: dict[tuple[Any, Any], dict[Any, bool]] = {}
+    for case in cases:
+        task = (case.get("source"), case.get("model"))
+        by_task.setdefault(task, {})[case["case_id"]] = _correct(case)
+    return by_task
+
+
+def _shared(
+    by_task_a: Mapping[tuple[Any, Any], Mapping[Any, bool]],
+    task_a: Mapping[str, Any],
+    by_task_b: Mapping[tuple[Any, Any], Mapping[Any, bool]],
+    task_b: Mapping[str, Any],
 ) -> list[tuple[bool, bool]]:
-    old = {
-        c["case_id"]: _correct(c)
-        for c in baseline.get("cases", [])
-        if c.get("source") == old_task.get("source") and c.get("model") == old_task.get("model")
-    }
-    return [
-        (old[c["case_id"]], _correct(c))
-        for c in new_cases
-        if c.get("source") == new_task.get("source")
-        and c.get("model") == new_task.get("model")
-        and c["case_id"] in old
-    ]
+    """``(A right, B right)`` for each case both tasks answered, in B's order."""
+    a = by_task_a.get((task_a.get("source"), task_a.get("model")), {})
+    b = by_task_b.get((task_b.get("source"), task_b.get("model")), {})
+    return [(a[case_id], right) for case_id, right in b.items() if case_id in a]
 
 
 def _compare(report: Mapping[str, Any], compared: set[str], config: GateConfig) -> list[Verdict]:
@@ -465,14 +467,14 @@ def _compare(report: Mapping[str, Any], compared: set[str], config: GateConfig) 
     verdicts = []
     checkpoints = _checkpoint_models(report)
     tasks = [t for t in report.get("tasks", []) if t.get("model") not in checkpoints]
-    cases = report.get("cases", [])
+    by_task = _correctness(report.get("cases", []))
     for task in tasks:
         if task.get("model") in compared:
             continue
         rivals = [
             t for t in tasks if t.get("model") in compared and t.get("source") == task.get("source")
         ]
-        counts = [paired(_shared_correctness(report, cases, task, rival)) for rival in rivals]
+        counts = [paired(_shared(by_task, rival, by_task, task)) for rival in rivals]
         adjusted = holm([c.p_b_worse for c in counts])
         for rival, comparison, p in zip(rivals, counts, adjusted, strict=True):
             # A is the compared model, B the model under test: B must not be significantly worse
