@@ -303,7 +303,7 @@ def classification_metrics(
     metrics.update(_probabilistic(scored, labels))
     metrics["abstention"] = _abstention(scored)
     if len(labels) == 2:
-        metrics["binary"] = _binary(scored, labels, positive_class)
+        metrics["binary"] = _binary(scored, labels, positive_class, metrics["per_class"])
         binary = metrics["binary"]
         metrics["legacy"] = {
             "classification/accuracy": metrics["accuracy"],
@@ -523,15 +523,16 @@ def _probabilistic(scored: Sequence[CaseResult], labels: Sequence[str]) -> dict[
 
 
 def _binary(
-    scored: Sequence[CaseResult], labels: Sequence[str], positive_class: str | None
+    scored: Sequence[CaseResult],
+    labels: Sequence[str],
+    positive_class: str | None,
+    per_class: Mapping[str, Mapping[str, float]],
 ) -> dict[str, Any]:
+    """The positive class's precision, recall and F1 (its row of ``per_class``), AUROC, curves."""
     from pytest_ftclass.judging.calibration import auprc, auroc, probability_matrix
     from pytest_ftclass.judging.curves import binary_curves
 
     positive = choose_positive_class(labels, positive_class)
-    tp = sum(1 for r in scored if r.expected == positive and r.predicted == positive)
-    n_predicted = sum(1 for r in scored if r.predicted == positive)
-    n_true = sum(1 for r in scored if r.expected == positive)
     matrix, has = probability_matrix([r.logprobs for r in scored], labels)
     scores = matrix[has, list(labels).index(positive)]
     with_scores = [r for r, ok in zip(scored, has, strict=True) if ok]
@@ -539,9 +540,9 @@ def _binary(
     return {
         "positive_class": positive,
         "positive_class_given": positive_class is not None and positive == positive_class,
-        "precision": tp / n_predicted if n_predicted else 0.0,
-        "recall": tp / n_true if n_true else 0.0,
-        "f1": 2 * tp / (n_predicted + n_true) if n_predicted + n_true else 0.0,
+        "precision": per_class[positive]["precision"],
+        "recall": per_class[positive]["recall"],
+        "f1": per_class[positive]["f1"],
         "auroc": auroc(scores, truth),
         "auprc": auprc(scores, truth),
         "n_with_probabilities": len(truth),
