@@ -41,6 +41,9 @@ from typing import Any
 
 from pytest_ftclass.judging.metrics import confidence, group_by_task
 from pytest_ftclass.recording.atomic import atomic_write_text
+from pytest_ftclass.report.html_page import format_interval
+from pytest_ftclass.report.html_page import format_number as _num
+from pytest_ftclass.report.html_page import format_signed as _signed
 from pytest_ftclass.report.json_report import (
     CHECKPOINT,
     COMPARISON,
@@ -163,16 +166,10 @@ def escape(text: object) -> str:
     return _MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(value, quote=False))
 
 
-def _num(value: float | None) -> str:
-    return "—" if value is None else f"{value:.3f}"
-
-
 def _with_ci(value: float | None, interval: Sequence[float] | None) -> str:
-    if value is None:
-        return "—"
-    if not interval:
+    if value is None or not interval:
         return _num(value)
-    return f"{value:.3f} ({interval[0]:.3f}–{interval[1]:.3f})"
+    return f"{_num(value)} ({format_interval(interval)})"
 
 
 def _section(
@@ -254,10 +251,6 @@ def _cost_line(cost: Mapping[str, Any] | None) -> str:
         f"\nEstimated cost: ${cost['usd']:.4g} (at ${price['input_per_million']:g} in and "
         f"${price['output_per_million']:g} out per million tokens)\n"
     )
-
-
-def _signed(value: float | None) -> str:
-    return "—" if value is None else f"{value:+.3f}".replace("-", "−")
 
 
 def _overview(report: Mapping[str, Any]) -> str:

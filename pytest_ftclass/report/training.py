@@ -37,6 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pytest_ftclass.judging.training import best_checkpoint, curves, paired_with_final
+from pytest_ftclass.report.html_page import format_number as _number
 from pytest_ftclass.report.json_report import models_of
 from pytest_ftclass.report.training_charts import COLOURS, chart, nice_top
 from pytest_ftclass.results import CaseResult
@@ -414,7 +415,3 @@ def terminal_lines(report: Mapping[str, Any]) -> list[str]:
             + (" (best)" if c.get("best") else "")
         )
     return lines
-
-
-def _number(value: float | None) -> str:
-    return "—" if value is None else f"{value:.3f}"
