@@ -54,7 +54,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_ftclass.cases.tokens import base_model
 from pytest_ftclass.reference.classifier import ReferenceClassifier
 from pytest_ftclass.reference.files import FileStore
 from pytest_ftclass.reference.training import (
@@ -238,7 +237,7 @@ class FineTuningJobs:
         job_id = self.files.ids.make("ftjob-", canonical)
         if seed is None:
             seed = int.from_bytes(hashlib.sha256(job_id.encode()).digest()[:4], "big") % MAX_SEED
-        base = base_model(model) or model  # the base of a fine-tune, fine-tuned again
+        base = _base_model(model)  # a fine-tune fine-tuned again keeps its base
         job = _Job(
             id=job_id,
             model=model,
@@ -508,6 +507,20 @@ class FineTuningJobs:
                 param=param,
             )
         return file_id
+
+
+def _base_model(model: str) -> str:
+    """The base of a model id: ``ft:babbage-002:acme::abc`` was fine-tuned from ``babbage-002``.
+
+    The client's ``cases.tokens.base_model`` reads ids the same way; the server
+    imports nothing of the client but the case model.
+
+    >>> _base_model("ft:babbage-002:acme::abc"), _base_model("babbage-002")
+    ('babbage-002', 'babbage-002')
+    """
+    if model.startswith("ft:"):
+        return model.split(":")[1] or model
+    return model
 
 
 def _file_failure(param: str, err: TrainingFileError) -> _JobFailure:
