@@ -153,3 +153,12 @@ def explorer_cases(page: str) -> list[dict[str, Any]]:
         case["error"] = None if case["error"] < 0 else blob["errors"][case["error"]]
         cases.append(case)
     return cases
+
+
+def ask_every_case(
+    evaluation: Any, source: str, cases: list[Any], model: str, asked: list[Any] | None = None
+) -> dict[str, Any]:
+    """Plan ``asked`` (default: all ``cases``) for ``model`` and fetch each one's prediction."""
+    asked = cases if asked is None else asked
+    evaluation.plan(source, cases, model, asked)
+    return {case.id: evaluation.prediction(source, model, case) for case in asked}

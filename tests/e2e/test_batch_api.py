@@ -30,7 +30,7 @@ from pytest_ftclass.reference.batches import BatchOptions
 from pytest_ftclass.results import Prediction
 from pytest_ftclass.running.credentials import UNUSED_BASE_URL
 from tests.faults import FaultProxy
-from tests.helpers import SEPARATOR, VOCABULARY, validation_lines, write_jsonl
+from tests.helpers import SEPARATOR, VOCABULARY, ask_every_case, validation_lines, write_jsonl
 
 LABELS = sorted(VOCABULARY)
 FAST = 0.01  # seconds between polls against the local server
@@ -542,8 +542,7 @@ def test_a_batch_run_counts_its_answers_on_the_progress_line(
     evaluation = Evaluation(settings, environ={"OPENAI_API_KEY": "sk-test"})
     shown: list[int] = []
     evaluation.progress = lambda group, answered, pace: shown.append(answered)
-    evaluation.plan("s.jsonl", cases, model, cases)
-    predictions = [evaluation.prediction("s.jsonl", model, case) for case in cases]
-    assert all(p.error is None for p in predictions)
+    predictions = ask_every_case(evaluation, "s.jsonl", cases, model)
+    assert all(p.error is None for p in predictions.values())
     assert sum(shown) == len(cases)  # each answer counted once
     assert len(shown) >= 2  # at polls while the batch ran, not only at its end

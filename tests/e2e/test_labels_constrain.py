@@ -28,7 +28,7 @@ from pytest_ftclass.cases.tokens import encoding_for, load_encoding
 from pytest_ftclass.options import SETTINGS, _convert
 from pytest_ftclass.results import CaseResult, Prediction
 from pytest_ftclass.running.evaluation import case_result
-from tests.helpers import training_lines, validation_lines, write_jsonl
+from tests.helpers import ask_every_case, training_lines, validation_lines, write_jsonl
 
 COMPLETIONS_MODEL = "ft:babbage-002:acme::abc123"
 #: Two classes of two tokens that share their first one (" world"), and one of one token.
@@ -216,8 +216,7 @@ def test_more_label_tokens_than_the_api_takes_fails_every_case(
         max_retries=0,
     )
     evaluation = Evaluation(settings, environ={"OPENAI_API_KEY": "sk-x"})
-    evaluation.plan("s.jsonl", source, COMPLETIONS_MODEL, source[:2])
-    predictions = {c.id: evaluation.prediction("s.jsonl", COMPLETIONS_MODEL, c) for c in source[:2]}
+    predictions = ask_every_case(evaluation, "s.jsonl", source, COMPLETIONS_MODEL, source[:2])
     assert set(predictions) == {"c0", "c1"}
     assert all("--ft-constrain" in str(p.error) for p in predictions.values())
     assert renamed_server.requests == []  # nothing is asked unconstrained

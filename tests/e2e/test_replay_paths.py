@@ -29,7 +29,7 @@ from pytest_ftclass.recording.replay import CassetteReplay
 from pytest_ftclass.running.credentials import client_options
 from pytest_ftclass.running.evaluation import Evaluation
 from tests.faults import FaultProxy
-from tests.helpers import SEPARATOR, validation_lines, write_jsonl
+from tests.helpers import SEPARATOR, ask_every_case, validation_lines, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "example_suite"
@@ -142,8 +142,7 @@ def test_spoiled_echoed_and_missing_answers_replay_the_same_both_ways(
         max_retries=0,
     )
     evaluation = Evaluation(settings, environ={"OPENAI_API_KEY": "sk-canary-0123456789abcdef"})
-    evaluation.plan("valid.cases.jsonl", cases, model, cases)
-    recorded = {c.id: evaluation.prediction("valid.cases.jsonl", model, c) for c in cases}
+    recorded = ask_every_case(evaluation, "valid.cases.jsonl", cases, model)
     assert sum(not p.ok for p in recorded.values()) >= 2  # the 500 and the filtered answer
 
     replaying = Settings(
@@ -169,9 +168,7 @@ def test_a_corrupt_interaction_is_named_both_ways(tmp_path: Path, reference_serv
         batch_size=1,
     )
     evaluation = Evaluation(recording, environ={})
-    evaluation.plan("valid.cases.jsonl", cases, COMPLETIONS_MODEL, cases)
-    for case in cases:
-        evaluation.prediction("valid.cases.jsonl", COMPLETIONS_MODEL, case)
+    ask_every_case(evaluation, "valid.cases.jsonl", cases, COMPLETIONS_MODEL)
     file = cassette_path(tmp_path / "cassettes", "valid.cases.jsonl", COMPLETIONS_MODEL)
     data = json.loads(file.read_text(encoding="utf-8"))
     data["interactions"][1]["response"]["status"] = {"code": 500, "message": "Server Error"}
