@@ -15,6 +15,7 @@ string can close the element; the script puts the data in the page with
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -26,8 +27,13 @@ TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 SCRIPT_NAME = "report.js"
 
 
+@functools.cache
 def environment() -> Any:
-    """The jinja2 environment of the report templates: autoescape on, undefined is an error."""
+    """The jinja2 environment of the report templates: autoescape on, undefined is an error.
+
+    One per process, so each template is compiled once however many reports a
+    process writes (pytester runs in-process, ``ftclass render`` of several files).
+    """
     import jinja2
 
     env = jinja2.Environment(

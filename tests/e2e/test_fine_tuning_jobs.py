@@ -23,8 +23,6 @@ from typing import Any
 
 import openai
 import pytest
-from scipy.stats import binomtest
-from sklearn.metrics import f1_score
 
 from pytest_ftclass.reference import ReferenceServer
 from pytest_ftclass.reference.fine_tuning import FineTuningOptions
@@ -97,6 +95,9 @@ def predictions(report: dict[str, Any]) -> list[tuple[str, str, str | None]]:
 def test_finetune_then_evaluate_the_job_and_every_checkpoint_then_replay_with_the_server_stopped(
     pytester: pytest.Pytester, server: ReferenceServer, client: openai.OpenAI, api_env: Any
 ) -> None:
+    from scipy.stats import binomtest  # the oracles, imported only here
+    from sklearn.metrics import f1_score
+
     train = write_jsonl(pytester.path / "data" / "train.jsonl", prompt_lines(120, seed=1))
     valid = write_jsonl(pytester.path / "data" / "valid.jsonl", prompt_lines(30, seed=2))
     settings = "--model babbage-002 --suffix topics --n-epochs 3 --batch-size 8"

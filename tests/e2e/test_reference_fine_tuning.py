@@ -21,7 +21,6 @@ import pytest
 from openai.types import FileObject
 from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
 from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
-from sklearn.metrics import accuracy_score, log_loss
 
 from pytest_ftclass.reference import ReferenceServer
 from pytest_ftclass.reference.fine_tuning import FineTuningOptions
@@ -254,6 +253,8 @@ def test_without_a_validation_file_the_valid_cells_are_empty(client: openai.Open
 
 
 def test_a_checkpoint_per_epoch_answers_with_its_own_weights(client: openai.OpenAI) -> None:
+    from sklearn.metrics import accuracy_score, log_loss
+
     job = fine_tune(client)
     rows = {int(row["step"]): row for row in result_rows(client, job)}
     checkpoints = list(client.fine_tuning.jobs.checkpoints.list(job.id))
@@ -289,6 +290,8 @@ def test_a_checkpoint_per_epoch_answers_with_its_own_weights(client: openai.Open
 
 
 def test_the_final_model_is_the_trained_model_recomputed(client: openai.OpenAI) -> None:
+    from sklearn.metrics import accuracy_score
+
     job = fine_tune(client)
     served = answers(client, job.fine_tuned_model or "", HELD_OUT)
 
