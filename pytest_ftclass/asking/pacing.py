@@ -6,13 +6,21 @@
 answer at first (it doubles every round trip), then, after the first sign of
 congestion, by one per round trip (additive increase), never past
 :data:`CEILING`.  A 429 or a timeout halves it (multiplicative decrease, at
-most once per round trip); answers getting slower than twice the fastest seen
-(the server or this machine queueing) stop the growth.  The rate-limit
-headers slow it down before the limit: when ``x-ratelimit-remaining-requests``
-(or ``-tokens``, at the pace the run spends them) would not cover the requests
-in flight, new requests start no faster than the limit refills
-(``x-ratelimit-limit-*`` a minute), or, when the limit is not given, not
-before the ``x-ratelimit-reset-*`` time.
+most once per round trip).
+
+More requests in flight pay only while the answers come faster.  Over each
+:data:`WINDOW` answers it compares the rate they came at with the rate the
+requests in flight would give at the lowest median latency seen; below
+:data:`QUEUEING` of it, requests are waiting somewhere (the server, or this
+process's own CPU) and the limit shrinks by one per round trip, down to
+:data:`START`; below :data:`CLEAN` it stops growing.  So the latencies the
+report shows are the server's, not time spent in this process's queue.
+
+The rate-limit headers slow it down before the limit: when
+``x-ratelimit-remaining-requests`` (or ``-tokens``, at the pace the run spends
+them) would not cover the requests in flight, new requests start no faster
+than the limit refills (``x-ratelimit-limit-*`` a minute), or, when the limit
+is not given, not before the ``x-ratelimit-reset-*`` time.
 
 >>> c = Concurrency(4)
 >>> for _ in range(4):
@@ -44,8 +52,12 @@ if TYPE_CHECKING:
 START = 16
 #: Most requests an adaptive run lets out at once (a 2-core machine's client saturates near it).
 CEILING = 64
-#: Answers this much slower than the fastest seen mean something is queueing.
-SLOW = 2.0
+#: Answers over which the rate is judged.
+WINDOW = 32
+#: Below this share of the rate the requests in flight should give, they queue: shrink.
+QUEUEING = 0.8
+#: Below this share, more in flight would not pay: stop growing.
+CLEAN = 0.9
 
 
 @dataclass(frozen=True)
@@ -76,8 +88,8 @@ class Concurrency:
         self.hold_until = 0.0
         self.last_start = -math.inf
         self._spacing: dict[str, float] = {}  # seconds between starts, per limit near its end
-        self.fastest = math.inf
-        self._recent: deque[float] = deque(maxlen=8)
+        self.fastest = math.inf  # the lowest median latency of a window
+        self._recent: deque[tuple[float, float, int]] = deque(maxlen=WINDOW)
         self._answers = 0
         self._cut_at = -math.inf  # answers counted at the last halving
         self._tokens_left: float | None = None
@@ -102,19 +114,38 @@ class Concurrency:
         self.in_flight = max(0, self.in_flight - 1)
 
     def answered(self, latency: float) -> None:
-        """A clean answer after ``latency`` seconds: grow, unless answers are slowing down."""
+        """A clean answer after ``latency`` seconds: grow, unless more in flight no longer pays."""
+        self._recent.append((self.clock(), latency, self.in_flight))
         self.finished()
         self._answers += 1
-        self.fastest = min(self.fastest, latency)
-        self._recent.append(latency)
         if self.pinned:
             return
-        if sorted(self._recent)[len(self._recent) // 2] > SLOW * self.fastest:
-            self.slow_start = False  # queueing: growing further would only wait longer
+        efficiency = self._efficiency()
+        if efficiency < QUEUEING:
+            self.slow_start = False
+            self.limit = max(min(self.limit, float(START)), self.limit - 1.0 / self.limit)
+            return
+        if efficiency < CLEAN:
+            self.slow_start = False
             return
         step = 1.0 if self.slow_start else 1.0 / self.limit
         self.limit = min(float(self.ceiling), self.limit + step)
         self.peak = max(self.peak, int(self.limit))
+
+    def _efficiency(self) -> float:
+        """The rate of the last :data:`WINDOW` answers ÷ the rate their requests in flight
+        would give at the lowest median latency seen (1.0 until a window is full)."""
+        recent = self._recent
+        if len(recent) < WINDOW:
+            return 1.0
+        latencies = sorted(latency for _, latency, _ in recent)
+        self.fastest = min(self.fastest, latencies[WINDOW // 2])
+        elapsed = recent[-1][0] - recent[0][0]
+        if elapsed <= 0 or self.fastest <= 0:
+            return 1.0
+        rate = (WINDOW - 1) / elapsed
+        in_flight = sum(n for _, _, n in recent) / WINDOW
+        return rate * self.fastest / in_flight
 
     def congested(self) -> None:
         """A 429 or a timeout: halve the limit, once per round trip."""

@@ -52,13 +52,33 @@ def test_a_429_halves_once_per_round_trip_then_growth_is_additive() -> None:
     assert c.limit == pytest.approx(8.5, abs=0.1)
 
 
-def test_answers_slowing_down_stop_the_growth() -> None:
-    c = Concurrency(16)
-    answer(c, 8, latency=0.1)
-    answer(c, 8, latency=0.5)  # five times the fastest: something queues
-    stopped = c.limit
-    answer(c, 40, latency=0.5)
-    assert c.limit == stopped < 16 + 16 and not c.slow_start
+def serve(c: Concurrency, clock: Clock, answers: int, latency: float, capacity: float) -> None:
+    """Answer requests one by one, ``c.limit`` in flight, from a server of ``capacity``
+    answers a second that takes ``latency`` when nothing queues (Little's law beyond)."""
+    for _ in range(answers):
+        while c.may_start():
+            c.started()
+        rate = min(capacity, c.in_flight / latency)
+        clock.now += 1 / rate
+        c.answered(c.in_flight / rate)
+
+
+def test_more_in_flight_than_the_rate_supports_stops_the_growth_and_shrinks_back() -> None:
+    clock = Clock()
+    c = Concurrency(clock=clock)
+    serve(c, clock, 3000, latency=0.1, capacity=300)  # 30 in flight are all it takes
+    assert not c.slow_start
+    # slow start overshoots (a window's answers are judged once they are in), then it
+    # shrinks back to where the rate is at least 0.8 of what the requests in flight
+    # would give at the lowest median latency seen (0.1 s, or a little more)
+    assert 30 <= c.limit <= 30 / 0.8 * 1.1 < c.peak < CEILING
+
+
+def test_a_server_that_keeps_up_lets_it_grow_to_the_ceiling() -> None:
+    clock = Clock()
+    c = Concurrency(clock=clock)
+    serve(c, clock, 2000, latency=0.1, capacity=10_000)
+    assert c.limit == CEILING
 
 
 def test_a_pinned_limit_never_moves() -> None:
