@@ -18,8 +18,10 @@ model answering after L = 100 ms, every tool at its default settings):
   requests at their limit (1,000 Chat requests at 100 a second, 50 Completions
   requests of 20 prompts at 5 a second), so start-up weighs the same in both.
 
-The peers run through ``peers.py`` (installed in a throwaway folder, see there;
-a missing peer is skipped with a note and its verdict reads "skipped").  The
+pytest-ftclass runs as users install it, without the dev extra's Hypothesis
+plugin (see ``peers.run_ftclass``).  The peers run through ``peers.py``
+(installed in a throwaway folder, see there; a missing peer is skipped with a
+note and its verdict reads "skipped").  The
 grid of the earlier targets (``predict()`` over batch size × concurrency against
 the cookbook's one blocking request per case: at least 50 × faster, within
 1.25 × of the ideal) runs with ``--grid``::

@@ -320,10 +320,16 @@ def run_ftclass(
     concurrency: int | None = None,
     audit: bool = False,
 ) -> ToolRun:
-    """pytest-ftclass recording ``suite`` (``--ft-record-mode=all``) through the plugin."""
+    """pytest-ftclass recording ``suite`` (``--ft-record-mode=all``) through the plugin.
+
+    Without the Hypothesis plugin (``-p no:hypothesispytest``): Hypothesis comes with
+    the project's dev extra, not with pytest-ftclass, and would cost every pytest
+    process it is installed in about 0.2 s at start-up.
+    """
     with tempfile.TemporaryDirectory(prefix="ftclass-", dir=suite) as scratch:
         command = [
             sys.executable, "-m", "pytest", str(suite), "-q", "-p", "no:cacheprovider",
+            "-p", "no:hypothesispytest",
             f"--ft-model={model}", f"--ft-base-url={base_url}", f"--ft-endpoint={endpoint}",
             "--ft-record-mode=all", f"--ft-cassette-dir={scratch}/cassettes",
             f"--ft-report-dir={scratch}/reports",
