@@ -32,11 +32,13 @@ import pytest
 
 from pytest_ftclass.cases.sources import Case, CaseSourceError, load_cases
 from pytest_ftclass.options import Settings, add_options, resolve_settings
+from pytest_ftclass.results import CaseResult
 from pytest_ftclass.running.items import (
     RESULT,
     SELECTION,
     SHARED_DIR,
     STATE,
+    TEXT,
     USAGE_ERROR,
     CaseFile,
     CaseItem,
@@ -45,7 +47,7 @@ from pytest_ftclass.running.items import (
     replace_case,
     source_name,
 )
-from pytest_ftclass.running.session import REPORT_ATTRIBUTE
+from pytest_ftclass.running.session import REPORT_ATTRIBUTE, TEXT_ATTRIBUTE
 
 COLLECTOR = pytest.StashKey[Any]()
 
@@ -304,11 +306,38 @@ def pytest_runtest_makereport(
     result = item.result if isinstance(item, CaseItem) else item.stash.get(RESULT, None)
     if result is None:
         return report
-    # The case's result rides on the report that settles its outcome (builtin types only),
-    # so it reaches the controlling process with and without pytest-xdist.
+    # The case's result rides on the report that settles its outcome, so it reaches the
+    # controlling process with and without pytest-xdist (see pytest_report_to_serializable).
     if not item.config.stash[STATE].settle(item, report, result):
         return report
     setattr(report, REPORT_ATTRIBUTE, result)
+    text = item.stash.get(TEXT, None)
+    if text is not None:
+        setattr(report, TEXT_ATTRIBUTE, text)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_report_to_serializable(
+    report: pytest.TestReport | pytest.CollectReport,
+) -> Generator[None, dict[str, Any] | None, dict[str, Any] | None]:
+    """A pytest-xdist worker sends the case's result as a dict of builtin types."""
+    data = yield
+    result = getattr(report, REPORT_ATTRIBUTE, None)
+    if data is not None and isinstance(result, CaseResult):
+        data[REPORT_ATTRIBUTE] = result.to_dict()
+    return data
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_report_from_serializable(
+    data: dict[str, Any],
+) -> Generator[None, Any, Any]:
+    """The controlling process turns it back into a :class:`CaseResult`."""
+    report = yield
+    result = getattr(report, REPORT_ATTRIBUTE, None)
+    if isinstance(result, dict):
+        setattr(report, REPORT_ATTRIBUTE, CaseResult.from_dict(result))
     return report
 
 
@@ -334,9 +363,9 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
     result = getattr(report, REPORT_ATTRIBUTE, None)
     if report.when != "call" or not report.passed or not result:
         return None
-    if result.get("outcome") == "mispredicted":
+    if result.outcome == "mispredicted":
         return "mispredicted", "m", ("MISPREDICTED", {"yellow": True})
-    if result.get("outcome") == "informational":
-        role = config.stash[STATE].not_gated_as(result.get("model", ""))
+    if result.outcome == "informational":
+        role = config.stash[STATE].not_gated_as(result.model)
         return "informational", "i", (f"FAILED ({role}, not gated)", {"yellow": True})
     return None

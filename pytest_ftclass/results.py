@@ -16,6 +16,7 @@ and are written verbatim into the JSON report.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -93,7 +94,7 @@ class CaseResult:
     predicted: str | None
     logprobs: dict[str, float] = field(default_factory=dict)
     labels: list[str] = field(default_factory=list)
-    tags: list[str] = field(default_factory=list)
+    tags: Sequence[str] = ()
     critical: bool = False
     input_digest: str = ""
     usage: dict[str, int] | None = None
@@ -103,7 +104,14 @@ class CaseResult:
     logprobs_approximate: bool = False
     finish_reason: str | None = None
     replayed: bool = False
-    other_nodeids: list[str] = field(default_factory=list)
+    other_nodeids: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        # tuples, whatever they were given as (lists in JSON): one empty tuple is shared
+        if not isinstance(self.tags, tuple):
+            self.tags = tuple(self.tags)
+        if not isinstance(self.other_nodeids, tuple):
+            self.other_nodeids = tuple(self.other_nodeids)
 
     @property
     def correct(self) -> bool:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -319,16 +320,31 @@ def _answer(
     stop: str,
     constrained: bool,
 ) -> Prediction:
-    """The Prediction of one answered choice (either endpoint)."""
+    """The Prediction of one answered choice (either endpoint).
+
+    Short texts (a class, a finish reason) are interned: 100,000 answers naming
+    a few classes hold each once.
+    """
+    reason = _text_or_none(finish_reason)
     return Prediction(
-        label=normalise_label(
-            text, labels, stop=stop, truncated=finish_reason == "length", constrained=constrained
+        label=_shared(
+            normalise_label(
+                text, labels, stop=stop, truncated=reason == "length", constrained=constrained
+            )
         ),
         logprobs=class_logprobs(alternatives, labels),
-        raw_text=text,
-        finish_reason=_text_or_none(finish_reason),
+        raw_text=_shared(text),
+        finish_reason=None if reason is None else sys.intern(reason),
         usage=usage,
     )
+
+
+def _shared(text: str) -> str:
+    """``text`` interned when it is short enough to be a class name."""
+    return sys.intern(text) if len(text) <= _SHARED_LENGTH else text
+
+
+_SHARED_LENGTH = 64
 
 
 def parse_chat(
@@ -439,7 +455,7 @@ def class_logprobs(
                 continue
             label = starting[0]
         grouped.setdefault(label, []).append(logprob)
-    return {label: _logsumexp(values) for label, values in grouped.items()}
+    return {sys.intern(label): _logsumexp(values) for label, values in grouped.items()}
 
 
 def _logsumexp(values: Sequence[float]) -> float:

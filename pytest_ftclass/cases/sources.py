@@ -39,6 +39,7 @@ import json
 import math
 import numbers
 import os
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -363,8 +364,8 @@ def _make_case(
     return Case(
         id=case_id,
         input=input_value,
-        label=label,
-        tags=tags,
+        label=sys.intern(label),  # a few classes shared by many cases: each held once
+        tags=tuple(sys.intern(tag) for tag in tags),
         critical=_parse_bool(record.get("critical"), display, line),
         source=display,
         line=line,

@@ -71,9 +71,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, overload
 
 from pytest_ftclass.judging.cost import Price, estimate_cost, price_for
 from pytest_ftclass.judging.metrics import (
@@ -142,8 +142,8 @@ def build_report(
     selection: Mapping[str, Any] | None = None,
     positive_class: str | None = None,
     texts: Mapping[str, str] | None = None,
-    cases: list[dict[str, Any]] | None = None,
     prices: Sequence[Price] = (),
+    case_dicts: bool = True,
 ) -> dict[str, Any]:
     """The report dict for ``results``: metrics per model and per task, and every case.
 
@@ -158,8 +158,10 @@ def build_report(
     :func:`pytest_ftclass.judging.metrics.classification_metrics`).  ``texts`` (nodeid
     → the case's input text) is stored as a ``texts`` entry, for the HTML
     explorer, only when given: by default a report holds no prompt text.
-    ``cases`` are ``[r.to_dict() for r in results]`` when the caller holds them
-    already (a run of 100,000 cases then keeps one dict per case, not two).
+    Its ``cases`` are a list of ``CaseResult.to_dict()``; with ``case_dicts=False``
+    they are :class:`CaseRows` instead, read from ``results`` as they are written
+    (the plugin's way: a run of 100,000 cases holds each result once), and the
+    report is then written by :func:`write_json_report`, not ``json.dumps``.
     ``prices`` give each task's and model's estimated ``cost``.
     """
     by_task = group_by_task(results)
@@ -226,11 +228,38 @@ def build_report(
         report["selection"] = dict(selection)
     report["models"] = models
     report["tasks"] = tasks
-    report["cases"] = [result.to_dict() for result in results] if cases is None else cases
+    rows = CaseRows(results)
+    report["cases"] = list(rows) if case_dicts else rows
     if texts is not None:
         wanted = {result.nodeid for result in results}
         report["texts"] = {node: str(text) for node, text in texts.items() if node in wanted}
     return report
+
+
+class CaseRows(Sequence[dict[str, Any]]):
+    """A report's ``cases``: each result as ``CaseResult.to_dict()``, made when read.
+
+    The dicts are not held, so a run of 100,000 cases keeps each result once;
+    ``list(rows)`` makes them all.
+    """
+
+    def __init__(self, results: Sequence[CaseResult]) -> None:
+        self._results = results
+
+    def __len__(self) -> int:
+        return len(self._results)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [result.to_dict() for result in self._results[index]]
+        return self._results[index].to_dict()
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (result.to_dict() for result in self._results)
 
 
 def _summed_usage(usages: Iterable[Mapping[str, int] | None]) -> dict[str, int] | None:
@@ -261,7 +290,7 @@ def write_json_report(report: Mapping[str, Any], path: str | os.PathLike[str]) -
         for i, (key, value) in enumerate(report.items()):
             handle.write(",\n  " if i else "\n  ")
             handle.write(_ONE_LINE.encode(str(key)) + ": ")
-            if key == "cases" and isinstance(value, list):
+            if key == "cases" and isinstance(value, list | CaseRows):
                 rows = (_ONE_LINE.encode(_without_task_labels(case, task_labels)) for case in value)
                 _write_lines(handle, "[", rows, "]")
             elif key == "texts" and isinstance(value, Mapping):

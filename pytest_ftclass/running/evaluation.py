@@ -372,7 +372,7 @@ def case_result(
         predicted=prediction.label,
         logprobs=prediction.logprobs,
         labels=labels if isinstance(labels, list) else list(labels),
-        tags=list(case.tags),
+        tags=case.tags,
         critical=case.critical,
         input_digest=case.input_digest,
         usage=prediction.usage,

@@ -16,11 +16,14 @@ import pytest
 
 from pytest_ftclass.cases.sources import Case, CaseSourceError, load_cases
 from pytest_ftclass.options import Settings
+from pytest_ftclass.results import CaseResult
 
 if TYPE_CHECKING:
     from pytest_ftclass.asking.jobs import TrainingJob
 
-RESULT = pytest.StashKey[dict]()
+RESULT = pytest.StashKey[CaseResult]()
+#: The case's text, with ``--ft-report-text``: it travels beside the result, not in it.
+TEXT = pytest.StashKey[str]()
 
 
 SHARED_DIR = "ftclass_shared_dir"
@@ -222,7 +225,7 @@ class RunState:
         """How an informational model is named in its items' outcomes."""
         return "checkpoint" if model in self.checkpoint_models else "comparison model"
 
-    def settle(self, item: pytest.Item, report: pytest.TestReport, result: dict[str, Any]) -> bool:
+    def settle(self, item: pytest.Item, report: pytest.TestReport, result: CaseResult) -> bool:
         """Give ``result`` the outcome ``report`` settles; whether ``report`` should carry it.
 
         The call's report carries the result, and so does a failed setup's or
@@ -231,9 +234,9 @@ class RunState:
         without ``--ft-gate-compare``, a checkpoint) has its errors skipped with
         their reason and its failures passed as ``informational``: listed, not fatal.
         """
-        model = result["model"]
+        model = result.model
         if report.failed and report.when != "call":
-            result["outcome"] = "error"
+            result.outcome = "error"
             if not self.errors_gated(model) and report.when == "setup":
                 reason = f"{self.not_gated_as(model)}, not gated: " + " ".join(
                     str(report.longrepr).split()
@@ -246,10 +249,10 @@ class RunState:
         outcome = item.outcome if isinstance(item, CaseItem) else report.outcome
         if self.informational(model) and report.failed:
             report.outcome, report.longrepr, outcome = "passed", None, "informational"
-        result["outcome"] = outcome
+        result.outcome = outcome
         return True
 
-    def result_for(self, item: pytest.Item, case: Case) -> tuple[Any, dict[str, Any]]:
+    def result_for(self, item: pytest.Item, case: Case) -> tuple[Any, CaseResult]:
         """Fetch the prediction of ``case`` and record its CaseResult on ``item``."""
         from pytest_ftclass.running.evaluation import case_result
 
@@ -270,10 +273,10 @@ class RunState:
             endpoint=group.endpoint,
             labels=group.labels,
             outcome="error" if prediction.error else "",
-        ).to_dict()
-        result["critical"] = case.critical or asked.critical
+        )
+        result.critical = case.critical or asked.critical
         if self.settings.report_text:
-            result["text"] = case.text
+            item.stash[TEXT] = case.text
         if isinstance(item, CaseItem):
             item.result = result  # an attribute it was made with costs less than a stash entry
         else:
@@ -379,7 +382,7 @@ class CaseItem(pytest.Item):
         self.case = case
         self.model = model
         self.outcome = ""
-        self.result: dict[str, Any] | None = None
+        self.result: CaseResult | None = None
         if case.critical:
             self.add_marker("ft_critical")
 
@@ -390,7 +393,7 @@ class CaseItem(pytest.Item):
     def runtest(self) -> None:
         state: RunState = self.config.stash[STATE]
         assert self.result is not None, "setup fetched the prediction"
-        predicted = self.result["predicted"]
+        predicted = self.result.predicted
         if predicted == self.case.label:
             self.outcome = "passed"
             return

@@ -19,9 +19,13 @@ import pytest
 
 from pytest_ftclass.options import Settings
 from pytest_ftclass.recording.redaction import public_url
+from pytest_ftclass.results import CaseResult
 
-#: The test report attribute a case's result travels in (builtin types only).
+#: The test report attribute a case's result travels in (a ``CaseResult``; a dict between
+#: pytest-xdist processes, see ``plugin.pytest_report_to_serializable``).
 REPORT_ATTRIBUTE = "ftclass_result"
+#: The one the case's text travels in, with ``--ft-report-text``.
+TEXT_ATTRIBUTE = "ftclass_text"
 JSON_NAME = "ftclass.json"
 HTML_NAME = "ftclass.html"
 MARKDOWN_NAME = "ftclass.md"
@@ -35,7 +39,7 @@ class ReportCollector:
         #: The ``--ft-job`` job (a ``TrainingJob``) and the checkpoint models asked.
         self.job = job
         self.checkpoint_models = list(checkpoint_models)
-        self.results: dict[str, dict[str, Any]] = {}
+        self.results: dict[str, CaseResult] = {}
         self.texts: dict[str, str] = {}  # nodeid → input text, with ``ft_report_text``
         self.started = dt.datetime.now(dt.timezone.utc)
         self.report: dict[str, Any] | None = None
@@ -54,10 +58,10 @@ class ReportCollector:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         result = getattr(report, REPORT_ATTRIBUTE, None)
-        if isinstance(result, dict):
+        if result is not None:
             # a failed teardown sends the result again, as an error: the last one seen wins
             self.results[report.nodeid] = result
-            text = result.pop("text", None)  # travels with the result, kept apart from it
+            text = getattr(report, TEXT_ATTRIBUTE, None)
             if text:
                 self.texts[report.nodeid] = text
         if report.failed:
@@ -75,12 +79,10 @@ class ReportCollector:
             return
         from pytest_ftclass.judging.coverage import selection_summary
         from pytest_ftclass.report import build_report
-        from pytest_ftclass.results import CaseResult
 
-        cases = self._cases()
-        results = [CaseResult.from_dict(case) for case in cases]
+        results = self._cases()
         settings = self.settings
-        selection = selection_summary(self.selection, len(cases), interrupted=self.interrupted)
+        selection = selection_summary(self.selection, len(results), interrupted=self.interrupted)
         self.report = build_report(
             results,
             self.metadata(session, results, partial=selection["subset"]),
@@ -90,8 +92,8 @@ class ReportCollector:
             selection=selection,
             positive_class=settings.positive_class,
             texts=self.texts or None,
-            cases=cases,  # already CaseResult.to_dict()'s shape: no second copy of each
             prices=settings.prices,
+            case_dicts=False,  # written from the results: each case held once
         )
         if self.job is not None:
             from pytest_ftclass.report.training import add_fine_tuning
@@ -115,7 +117,7 @@ class ReportCollector:
             self.write_error = f"{where}{err.strerror or err}"
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
-    def _cases(self) -> list[dict[str, Any]]:
+    def _cases(self) -> list[CaseResult]:
         """One result per case (source, case id, model), ordered by its first item's node id.
 
         A case used by several items was asked once; its result names every item
@@ -124,24 +126,22 @@ class ReportCollector:
         labels share one list (under pytest-xdist each arrived with its own copy),
         so the reports read each label set once.
         """
-        merged: dict[tuple[str, str, str], dict[str, Any]] = {}
+        merged: dict[tuple[str, str, str], CaseResult] = {}
         label_sets: dict[tuple[str, str], list[str]] = {}
         for nodeid in sorted(self.results):
             result = self.results[nodeid]
-            key = (result["source"], result["case_id"], result["model"])
-            labels = result.get("labels")
-            if isinstance(labels, list):
-                shared = label_sets.setdefault((result["source"], result["model"]), labels)
-                if labels is not shared and labels == shared:
-                    result["labels"] = shared
-            first = merged.get(key)
+            labels = result.labels
+            shared = label_sets.setdefault((result.source, result.model), labels)
+            if labels is not shared and labels == shared:
+                result.labels = shared
+            first = merged.get(result.key)
             if first is None:
-                merged[key] = result
+                merged[result.key] = result
                 continue
-            first["other_nodeids"] = [*first.get("other_nodeids", []), nodeid]
-            first["critical"] = bool(first.get("critical") or result.get("critical"))
-            outcomes = (first.get("outcome", ""), result.get("outcome", ""))
-            first["outcome"] = max(outcomes, key=lambda outcome: _SEVERITY.get(outcome, 0))
+            first.other_nodeids = (*first.other_nodeids, nodeid)
+            first.critical = first.critical or result.critical
+            outcomes = (first.outcome, result.outcome)
+            first.outcome = max(outcomes, key=lambda outcome: _SEVERITY.get(outcome, 0))
         return list(merged.values())
 
     def _write(self, session: pytest.Session) -> None:
@@ -373,7 +373,7 @@ class ReportCollector:
             )
 
     def _errors_of_items(self) -> set[str]:
-        return {nodeid for nodeid, data in self.results.items() if data.get("outcome") == "error"}
+        return {nodeid for nodeid, result in self.results.items() if result.outcome == "error"}
 
 
 _SEVERITY = {"": 0, "passed": 1, "mispredicted": 2, "informational": 3, "failed": 4, "error": 5}

@@ -302,7 +302,7 @@ def test_slices_beyond_twenty_rows_collapse_with_a_search_box(open_report: Any) 
     slices.locator(".ct-search").fill("tag-07")
     shown = slices.locator("tbody tr code").all_text_contents()
     assert shown == [f"tag-07{i}" for i in range(10)]
-    cases = [r for r in results if r.tags == ["tag-070"]]
+    cases = [r for r in results if r.tags == ("tag-070",)]
     row = [c.strip() for c in slices.locator("tbody tr").first.locator("td").all_text_contents()]
     assert int(row[1]) == len(cases)
     assert float(row[3]) == pytest.approx(sum(r.correct for r in cases) / len(cases), abs=5e-4)

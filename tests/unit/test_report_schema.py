@@ -162,9 +162,8 @@ def test_the_collector_shares_one_label_list_per_source_and_model() -> None:
 
     collector = ReportCollector(Settings())
     for i, result in enumerate(many_classes(3)):
-        data = result.to_dict()
-        data["labels"] = list(data["labels"])  # a copy, as pickled reports give
-        collector.results[f"n{i}"] = data
+        result.labels = list(result.labels)  # a copy, as reports from a worker give
+        collector.results[f"n{i}"] = result
     cases = collector._cases()
-    assert len({id(case["labels"]) for case in cases}) == 1
-    assert cases[0]["labels"] == many_classes(3)[0].labels
+    assert len({id(case.labels) for case in cases}) == 1
+    assert cases[0].labels == many_classes(3)[0].labels
