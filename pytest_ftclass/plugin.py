@@ -17,8 +17,9 @@ as ``MISPREDICTED`` (a pass for the exit status) unless it is critical or
 malformed response, request missing from the cassette) is an error.
 
 Per-case results travel to the controlling process in each report's
-attribute ``ftclass_result`` (a dict of builtin types), so the same code path
-aggregates with and without pytest-xdist.
+attribute ``ftclass_result`` (a ``CaseResult``; a dict of builtin types on its
+way from a pytest-xdist worker), so the same code path aggregates with and
+without pytest-xdist.
 """
 
 from __future__ import annotations
