@@ -12,8 +12,11 @@ cases wrong.  :func:`good_and_bad` builds both for a ``ReferenceServer``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +165,20 @@ def ask_every_case(
     asked = cases if asked is None else asked
     evaluation.plan(source, cases, model, asked)
     return {case.id: evaluation.prediction(source, model, case) for case in asked}
+
+
+@contextlib.contextmanager
+def sigint_handled() -> Iterator[None]:
+    """Let a child started meanwhile take Ctrl-C, even if this process ignores SIGINT.
+
+    An ignored signal stays ignored across ``exec`` (a shell starts its background
+    jobs with SIGINT ignored), and Python then never raises KeyboardInterrupt.
+    """
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -27,7 +27,7 @@ import pytest
 from pytest_ftclass.reference import ReferenceServer
 from pytest_ftclass.reference.fine_tuning import FineTuningOptions
 from tests.e2e.test_reference_fine_tuning import jsonl, prompt_lines
-from tests.helpers import files_under, read_report, write_jsonl
+from tests.helpers import files_under, read_report, sigint_handled, write_jsonl
 
 CANARY_KEY = "sk-canary-jobs-0123456789abcdef"
 COLUMNS = ["step", "train_loss", "train_accuracy", "valid_loss", "valid_mean_token_accuracy"]
@@ -479,14 +479,9 @@ def test_finetune_without_a_key_or_a_model_says_what_is_missing(
     assert done.returncode == 2 and "--model BASE is needed" in done.stderr
 
 
-def test_ctrl_c_leaves_the_job_running_and_says_how_to_follow_or_cancel_it(
-    tmp_path: Path, server: ReferenceServer, api_env: Any
-) -> None:
-    import signal
-
-    server.fine_tuning.options = FineTuningOptions(seconds_per_step=0.2)
-    train = write_jsonl(tmp_path / "train.jsonl", prompt_lines(60, seed=1))
-    process = subprocess.Popen(
+def _start_finetune(train: Path, server: ReferenceServer) -> subprocess.Popen[str]:
+    """``ftclass finetune TRAIN`` against ``server``, its output piped."""
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -504,6 +499,17 @@ def test_ctrl_c_leaves_the_job_running_and_says_how_to_follow_or_cancel_it(
         text=True,
         env=os.environ.copy(),
     )
+
+
+def test_ctrl_c_leaves_the_job_running_and_says_how_to_follow_or_cancel_it(
+    tmp_path: Path, server: ReferenceServer, api_env: Any
+) -> None:
+    import signal
+
+    server.fine_tuning.options = FineTuningOptions(seconds_per_step=0.2)
+    train = write_jsonl(tmp_path / "train.jsonl", prompt_lines(60, seed=1))
+    with sigint_handled():  # the Ctrl-C below reaches it even if this process ignores SIGINT
+        process = _start_finetune(train, server)
     assert process.stdout is not None
     job_id = process.stdout.readline().removeprefix("job: ").strip()
     deadline = time.monotonic() + 30

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -16,7 +15,7 @@ import pytest
 
 from pytest_ftclass.recording.names import cassette_path
 from tests.faults import FaultProxy
-from tests.helpers import read_report, validation_lines, write_jsonl
+from tests.helpers import read_report, sigint_handled, validation_lines, write_jsonl
 
 MODEL = "ft:babbage-002:acme::abc123"
 CASES = 48  # 2 windows: 16 cases (batch 2 × concurrency 2 × 4 rounds), then 32
@@ -33,23 +32,6 @@ def start_run(directory: Path, proxy: FaultProxy) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI")}
     with sigint_handled():
         return _popen(directory, proxy, env)
-
-
-@contextlib.contextmanager
-def sigint_handled() -> Iterator[None]:
-    """Let a child started meanwhile take Ctrl-C, even if this process ignores SIGINT.
-
-    An ignored signal stays ignored across ``exec`` (a shell starts its background
-    jobs with SIGINT ignored), and Python then never raises KeyboardInterrupt.
-    """
-    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
-    if ignored:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        if ignored:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _popen(directory: Path, proxy: FaultProxy, env: dict[str, str]) -> subprocess.Popen[str]:
