@@ -309,12 +309,12 @@ def pytest_runtest_makereport(
         return report
     # The case's result rides on the report that settles its outcome, so it reaches the
     # controlling process with and without pytest-xdist (see pytest_report_to_serializable).
-    if not item.config.stash[STATE].settle(item, report, result):
+    state = item.config.stash[STATE]
+    if not state.settle(item, report, result):
         return report
     setattr(report, REPORT_ATTRIBUTE, result)
-    text = item.stash.get(TEXT, None)
-    if text is not None:
-        setattr(report, TEXT_ATTRIBUTE, text)
+    if state.settings.report_text:
+        setattr(report, TEXT_ATTRIBUTE, item.stash[TEXT])
     return report
 
 

@@ -158,6 +158,25 @@ def explorer_cases(page: str) -> list[dict[str, Any]]:
     return cases
 
 
+def recording_evaluation(base_url: str, directory: Path, **settings: Any) -> Any:
+    """An Evaluation recording (``record_mode="all"``) into ``directory`` from ``base_url``,
+    no retries, with a test key; ``settings`` add to its Settings."""
+    from pytest_ftclass.options import Settings
+    from pytest_ftclass.running.evaluation import Evaluation
+
+    return Evaluation(
+        Settings(
+            base_url=base_url,
+            record_mode="all",
+            cassette_dir=directory,
+            rootdir=directory,
+            max_retries=0,
+            **settings,
+        ),
+        environ={"OPENAI_API_KEY": "sk-test"},
+    )
+
+
 def ask_every_case(
     evaluation: Any, source: str, cases: list[Any], model: str, asked: list[Any] | None = None
 ) -> dict[str, Any]:

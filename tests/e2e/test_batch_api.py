@@ -30,7 +30,14 @@ from pytest_ftclass.reference.batches import BatchOptions
 from pytest_ftclass.results import Prediction
 from pytest_ftclass.running.credentials import UNUSED_BASE_URL
 from tests.faults import FaultProxy
-from tests.helpers import SEPARATOR, VOCABULARY, ask_every_case, validation_lines, write_jsonl
+from tests.helpers import (
+    SEPARATOR,
+    VOCABULARY,
+    ask_every_case,
+    recording_evaluation,
+    validation_lines,
+    write_jsonl,
+)
 
 LABELS = sorted(VOCABULARY)
 FAST = 0.01  # seconds between polls against the local server
@@ -525,21 +532,10 @@ def test_shaped_requests_equal_the_live_path(reference_server: Any, endpoint: st
 def test_a_batch_run_counts_its_answers_on_the_progress_line(
     reference_server: Any, tmp_path: Path
 ) -> None:
-    from pytest_ftclass.options import Settings
-    from pytest_ftclass.running.evaluation import Evaluation
-
     reference_server.batches.options = BatchOptions(polls=4)
     cases = chat_cases()
     model = "ft:gpt-4o-mini-2024-07-18:acme::batch"
-    settings = Settings(
-        base_url=reference_server.base_url,
-        record_mode="all",
-        batch_api=True,
-        cassette_dir=tmp_path,
-        rootdir=tmp_path,
-        max_retries=0,
-    )
-    evaluation = Evaluation(settings, environ={"OPENAI_API_KEY": "sk-test"})
+    evaluation = recording_evaluation(reference_server.base_url, tmp_path, batch_api=True)
     shown: list[int] = []
     evaluation.progress = lambda group, answered, pace: shown.append(answered)
     predictions = ask_every_case(evaluation, "s.jsonl", cases, model)

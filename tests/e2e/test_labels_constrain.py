@@ -28,7 +28,13 @@ from pytest_ftclass.cases.tokens import encoding_for, load_encoding
 from pytest_ftclass.options import SETTINGS, _convert
 from pytest_ftclass.results import CaseResult, Prediction
 from pytest_ftclass.running.evaluation import case_result
-from tests.helpers import ask_every_case, training_lines, validation_lines, write_jsonl
+from tests.helpers import (
+    ask_every_case,
+    recording_evaluation,
+    training_lines,
+    validation_lines,
+    write_jsonl,
+)
 
 COMPLETIONS_MODEL = "ft:babbage-002:acme::abc123"
 #: Two classes of two tokens that share their first one (" world"), and one of one token.
@@ -202,20 +208,9 @@ def test_server_logs_the_size_of_the_logit_bias(renamed_server: Any) -> None:
 def test_more_label_tokens_than_the_api_takes_fails_every_case(
     renamed_server: Any, tmp_path: Path
 ) -> None:
-    from pytest_ftclass.options import Settings
-    from pytest_ftclass.running.evaluation import Evaluation
-
     renamed_server.reset_log()
     source = [Case(f"c{i}", f"text {i}", f"category {i}") for i in range(400)]
-    settings = Settings(
-        base_url=renamed_server.base_url,
-        record_mode="all",
-        constrain=True,
-        cassette_dir=tmp_path,
-        rootdir=tmp_path,
-        max_retries=0,
-    )
-    evaluation = Evaluation(settings, environ={"OPENAI_API_KEY": "sk-x"})
+    evaluation = recording_evaluation(renamed_server.base_url, tmp_path, constrain=True)
     predictions = ask_every_case(evaluation, "s.jsonl", source, COMPLETIONS_MODEL, source[:2])
     assert set(predictions) == {"c0", "c1"}
     assert all("--ft-constrain" in str(p.error) for p in predictions.values())
