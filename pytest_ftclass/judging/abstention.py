@@ -62,60 +62,56 @@ def coverage_accuracy(
     ``confidences`` and ``correct`` are per scored case (``None``: confidence
     not known, taken as 0).  ``None`` when there is no case.
     """
-    import numpy as np
-
     n = len(correct)
     if not n:
         return None
-    conf = np.array([0.0 if c is None else float(c) for c in confidences])
-    right = np.asarray(correct, dtype=bool)
+    conf = [0.0 if c is None else float(c) for c in confidences]
     # for each distinct confidence, from the highest: the cases with at least that confidence
-    ranked, last, hits = ranked_positives(conf, right)
-    kept = last + 1
-    thresholds = ranked[last][::-1]
-    kept, hits = kept[::-1], hits[::-1]
-    accuracy = hits / kept
+    ranked, last, hits = ranked_positives(conf, correct)
+    thresholds = [ranked[i] for i in reversed(last)]
+    kept = [i + 1 for i in reversed(last)]
+    hits.reverse()
     if thresholds[0] > 0.0:  # "never abstain" is a point of its own: every case kept
-        thresholds = np.r_[0.0, thresholds]
-        kept, hits, accuracy = np.r_[n, kept], np.r_[hits[0], hits], np.r_[accuracy[0], accuracy]
+        thresholds, kept, hits = [0.0, *thresholds], [n, *kept], [hits[0], *hits]
+    accuracy = [h / k for h, k in zip(hits, kept, strict=True)]
     shown = thin(len(thresholds))
     table = []
     for threshold in THRESHOLDS:
-        mask = conf >= threshold
-        count = int(mask.sum())
+        kept_right = [right for c, right in zip(conf, correct, strict=True) if c >= threshold]
+        count = len(kept_right)
         table.append(
             {
                 "threshold": threshold,
                 "kept": count,
                 "coverage": count / n,
-                "accuracy": float(right[mask].mean()) if count else None,
+                "accuracy": sum(map(bool, kept_right)) / count if count else None,
             }
         )
     targets = []
     for target in TARGETS:
-        reaching = np.flatnonzero(accuracy >= target)
-        if not len(reaching):
+        # the lowest threshold reaching it keeps the most cases
+        best = next((i for i, a in enumerate(accuracy) if a >= target), None)
+        if best is None:
             targets.append({"accuracy_at_least": target, "threshold": None, "kept": 0,
                             "coverage": 0.0, "accuracy": None})  # fmt: skip
             continue
-        best = int(reaching[0])  # the lowest threshold reaching it keeps the most cases
         targets.append(
             {
                 "accuracy_at_least": target,
-                "threshold": float(thresholds[best]),
-                "kept": int(kept[best]),
-                "coverage": int(kept[best]) / n,
-                "accuracy": float(accuracy[best]),
+                "threshold": thresholds[best],
+                "kept": kept[best],
+                "coverage": kept[best] / n,
+                "accuracy": accuracy[best],
             }
         )
     return {
         "n": n,
         "n_without_confidence": sum(1 for c in confidences if c is None),
         "curve": {
-            "threshold": [float(thresholds[i]) for i in shown],
-            "kept": [int(kept[i]) for i in shown],
-            "coverage": [int(kept[i]) / n for i in shown],
-            "accuracy": [float(accuracy[i]) for i in shown],
+            "threshold": [thresholds[i] for i in shown],
+            "kept": [kept[i] for i in shown],
+            "coverage": [kept[i] / n for i in shown],
+            "accuracy": [accuracy[i] for i in shown],
         },
         "table": table,
         "targets": targets,

@@ -25,7 +25,7 @@ True
 >>> auroc([0.9, 0.8, 0.3, 0.1], [1, 0, 1, 0])
 0.75
 
-numpy is imported inside the functions that need it.
+All of it is plain Python over lists, in time linear in the cases (sorting aside).
 """
 
 from __future__ import annotations
@@ -73,45 +73,32 @@ def class_probabilities(
 
 def probability_matrix(
     logprobs: Sequence[Mapping[str, float] | None], labels: Sequence[str]
-) -> tuple[Any, Any]:
-    """:func:`class_probabilities` for many cases at once, as numpy arrays.
+) -> tuple[list[list[float]], list[bool]]:
+    """:func:`class_probabilities` for many cases at once.
 
-    Returns ``(matrix, has)``: ``matrix`` is ``(n_cases, n_labels)`` with the
-    renormalised probabilities (rows of cases without any listed label are left
-    at 0) and ``has`` a boolean mask of the cases that have a distribution.
+    Returns ``(matrix, has)``: a row per case with the renormalised
+    probabilities (all 0 for a case without any listed label) and whether each
+    case has a distribution.
 
     >>> matrix, has = probability_matrix([{"b": 0.0}, {}], ["a", "b"])
-    >>> matrix.round(6).tolist(), has.tolist()
+    >>> [[round(p, 6) for p in row] for row in matrix], has
     ([[1e-06, 0.999999], [0.0, 0.0]], [True, False])
     """
-    import numpy as np
-
-    column = {label: i for i, label in enumerate(labels)}
-    raw = np.zeros((len(logprobs), len(labels)))
-    has = np.zeros(len(logprobs), dtype=bool)
-    for row, listed in enumerate(logprobs):
-        for label, value in (listed or {}).items():
-            k = column.get(label)
-            if k is not None:
-                raw[row, k] = math.exp(value)
-                has[row] = True
-    floored = np.maximum(raw, PROBABILITY_FLOOR)
-    matrix = np.where(has[:, None], floored / floored.sum(axis=1, keepdims=True), 0.0)
-    return matrix, has
+    rows = [class_probabilities(listed, labels) for listed in logprobs]
+    return [row or [0.0] * len(labels) for row in rows], [row is not None for row in rows]
 
 
-def log_loss(probabilities: Any, true_index: Any) -> float | None:
+def log_loss(probabilities: Sequence[Sequence[float]], true_index: Sequence[int]) -> float | None:
     """Mean negative log-probability of the true class (natural log); ``None`` for no cases."""
-    import numpy as np
-
-    p = np.asarray(probabilities, dtype=float)
-    truth = np.asarray(true_index, dtype=int)
-    if not len(truth):
+    if not true_index:
         return None
-    return float(-np.log(p[np.arange(len(truth)), truth]).mean())
+    logs = [math.log(row[truth]) for row, truth in zip(probabilities, true_index, strict=True)]
+    return -sum(logs) / len(logs)
 
 
-def brier_score(probabilities: Any, true_index: Any) -> float | None:
+def brier_score(
+    probabilities: Sequence[Sequence[float]], true_index: Sequence[int]
+) -> float | None:
     """Mean squared error between the probabilities and the one-hot truth.
 
     With two labels it is the customary binary Brier score, ``mean((p_second -
@@ -123,19 +110,19 @@ def brier_score(probabilities: Any, true_index: Any) -> float | None:
     >>> brier_score([[0.5, 0.25, 0.25]], [0]) == 0.25 + 0.0625 + 0.0625
     True
     """
-    import numpy as np
-
-    p = np.asarray(probabilities, dtype=float)
-    truth = np.asarray(true_index, dtype=int)
-    if not len(truth):
+    if not true_index:
         return None
-    onehot = np.zeros_like(p)
-    onehot[np.arange(len(truth)), truth] = 1.0
-    score = float(((p - onehot) ** 2).sum(axis=1).mean())
-    return score / 2 if p.shape[1] == 2 else score
+    errors = [
+        sum((p - (i == truth)) ** 2 for i, p in enumerate(row))
+        for row, truth in zip(probabilities, true_index, strict=True)
+    ]
+    score = sum(errors) / len(errors)
+    return score / 2 if len(probabilities[0]) == 2 else score
 
 
-def calibration_bins(probabilities: Any, true_index: Any, n_bins: int = N_BINS) -> dict[str, Any]:
+def calibration_bins(
+    probabilities: Sequence[Sequence[float]], true_index: Sequence[int], n_bins: int = N_BINS
+) -> dict[str, Any]:
     """Expected calibration error and the reliability-diagram bins behind it.
 
     A case's *confidence* is its top-class probability; it is *right* when that
@@ -152,35 +139,35 @@ def calibration_bins(probabilities: Any, true_index: Any, n_bins: int = N_BINS) 
     >>> calibration_bins([], [])["ece"] is None
     True
     """
-    import numpy as np
+    tops = [max(range(len(row)), key=row.__getitem__) for row in probabilities]
+    return bins_from_confidence(
+        [row[top] for row, top in zip(probabilities, tops, strict=True)],
+        [top == truth for top, truth in zip(tops, true_index, strict=True)],
+        n_bins,
+    )
 
-    truth = np.asarray(true_index, dtype=int)
-    n = len(truth)
-    p = np.asarray(probabilities, dtype=float).reshape(n, -1) if n else np.zeros((0, 1))
-    top = p.argmax(axis=1)
-    return bins_from_confidence(p[np.arange(n), top], top == truth, n_bins)
 
-
-def bins_from_confidence(confidence: Any, right: Any, n_bins: int = N_BINS) -> dict[str, Any]:
+def bins_from_confidence(
+    confidence: Sequence[float], right: Sequence[bool], n_bins: int = N_BINS
+) -> dict[str, Any]:
     """:func:`calibration_bins` from each case's top-class confidence and whether it was right.
 
     >>> round(bins_from_confidence([0.9, 0.8, 0.65], [True, False, True])["ece"], 4)
     0.4167
     """
-    import numpy as np
-
-    conf = np.asarray(confidence, dtype=float)
-    n = len(conf)
-    index = np.minimum((conf * n_bins).astype(int), n_bins - 1)
-    counts = np.bincount(index, minlength=n_bins)
-    conf_sums = np.bincount(index, weights=conf, minlength=n_bins)
-    hits = np.bincount(index, weights=np.asarray(right, dtype=float), minlength=n_bins)
+    n = len(confidence)
+    counts, conf_sums, hits = [0] * n_bins, [0.0] * n_bins, [0] * n_bins
+    for value, hit in zip(confidence, right, strict=True):
+        i = min(int(value * n_bins), n_bins - 1)
+        counts[i] += 1
+        conf_sums[i] += value
+        hits[i] += bool(hit)
     bins = []
     ece = 0.0
     for i in range(n_bins):
-        count = int(counts[i])
-        mean_conf = float(conf_sums[i] / count) if count else None
-        accuracy = float(hits[i] / count) if count else None
+        count = counts[i]
+        mean_conf = conf_sums[i] / count if count else None
+        accuracy = hits[i] / count if count else None
         if count:
             ece += count / n * abs(accuracy - mean_conf)  # type: ignore[operator]
         bins.append(
@@ -192,7 +179,7 @@ def bins_from_confidence(confidence: Any, right: Any, n_bins: int = N_BINS) -> d
                 "accuracy": accuracy,
             }
         )
-    return {"ece": float(ece) if n else None, "n": n, "bins": bins}
+    return {"ece": ece if n else None, "n": n, "bins": bins}
 
 
 @dataclass(frozen=True)
@@ -207,26 +194,24 @@ class ScoredProbabilities:
     labels each lists, never cases × labels.
     """
 
-    has: Any
-    true: Any
-    squared_error: Any
-    top: Any
-    right: Any
+    has: list[bool]
+    true: list[float]
+    squared_error: list[float]
+    top: list[float]
+    right: list[bool]
     n_labels: int
 
     @property
     def log_loss(self) -> float | None:
         """As :func:`log_loss` on the dense matrix."""
-        import numpy as np
-
-        return float(-np.log(self.true).mean()) if len(self.true) else None
+        return -sum(map(math.log, self.true)) / len(self.true) if self.true else None
 
     @property
     def brier_score(self) -> float | None:
         """As :func:`brier_score` on the dense matrix (halved for two labels)."""
-        if not len(self.true):
+        if not self.true:
             return None
-        score = float(self.squared_error.mean())
+        score = sum(self.squared_error) / len(self.squared_error)
         return score / 2 if self.n_labels == 2 else score
 
 
@@ -242,15 +227,16 @@ def score_probabilities(
     order, as ``argmax`` does on the dense matrix.
 
     >>> scored = score_probabilities([{"b": 0.0}, {}], ["a", "b"], ["b", "a"])
-    >>> scored.has.tolist(), scored.true.round(6).tolist(), scored.right.tolist()
+    >>> scored.has, [round(p, 6) for p in scored.true], scored.right
     ([True, False], [0.999999], [True])
     """
-    import numpy as np
-
     column = {label: i for i, label in enumerate(labels)}
     k = len(labels)
-    has = np.zeros(len(logprobs), dtype=bool)
-    true, squared, top, right = [], [], [], []
+    has = [False] * len(logprobs)
+    true: list[float] = []
+    squared: list[float] = []
+    top: list[float] = []
+    right: list[bool] = []
     for row, (listed, expected) in enumerate(zip(logprobs, true_labels, strict=True)):
         raw: dict[int, float] = {}
         for label, value in (listed or {}).items():
@@ -272,9 +258,7 @@ def score_probabilities(
         squared.append(error)
         top.append(best)
         right.append(first == truth)
-    return ScoredProbabilities(
-        has, np.array(true), np.array(squared), np.array(top), np.array(right, dtype=bool), k
-    )
+    return ScoredProbabilities(has, true, squared, top, right, k)
 
 
 def auroc(scores: Sequence[float], positive: Sequence[int]) -> float | None:
@@ -283,23 +267,21 @@ def auroc(scores: Sequence[float], positive: Sequence[int]) -> float | None:
     Ties count one half (the Mann-Whitney statistic with average ranks).  ``None``
     unless both classes occur.
     """
-    import numpy as np
-
-    y = np.asarray(positive, dtype=bool)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    n_pos = sum(1 for y in positive if y)
+    n_neg = len(positive) - n_pos
     if not n_pos or not n_neg:
         return None
-    s = np.asarray(scores, dtype=float)
-    order = np.argsort(s, kind="mergesort")
-    ranks = np.empty(len(s))
-    sorted_scores = s[order]
-    # average rank (1-based) of each run of equal scores
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_scores)) + 1]
-    ends = np.r_[starts[1:], len(s)]
-    run_rank = (starts + ends + 1) / 2.0
-    ranks[order] = np.repeat(run_rank, ends - starts)
-    u = ranks[y].sum() - n_pos * (n_pos + 1) / 2.0
-    return float(u / (n_pos * n_neg))
+    order = sorted(range(len(scores)), key=scores.__getitem__)
+    rank_sum = 0.0
+    start = 0
+    while start < len(order):  # each run of equal scores shares its average (1-based) rank
+        end = start + 1
+        while end < len(order) and scores[order[end]] == scores[order[start]]:
+            end += 1
+        in_run = sum(1 for i in order[start:end] if positive[i])
+        rank_sum += in_run * (start + end + 1) / 2.0
+        start = end
+    return (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
 
 
 def auprc(scores: Sequence[float], positive: Sequence[int]) -> float | None:
@@ -309,34 +291,38 @@ def auprc(scores: Sequence[float], positive: Sequence[int]) -> float | None:
     low (no interpolation, as scikit-learn's ``average_precision_score``).
     ``None`` when there is no positive case.
     """
-    import numpy as np
-
     n_positive = sum(positive)
     if not n_positive:
         return None
     _, last_of_threshold, tp = ranked_positives(scores, positive)
-    predicted = last_of_threshold + 1
-    precision = tp / predicted
-    recall = tp / n_positive
-    previous = np.r_[0.0, recall[:-1]]
-    return float(np.sum((recall - previous) * precision))
+    area, found = 0.0, 0
+    for last, hits in zip(last_of_threshold, tp, strict=True):
+        area += (hits - found) / n_positive * (hits / (last + 1))
+        found = hits
+    return area
 
 
-def ranked_positives(scores: Any, positive: Any) -> tuple[Any, Any, Any]:
+def ranked_positives(
+    scores: Sequence[float], positive: Sequence[Any]
+) -> tuple[list[float], list[int], list[int]]:
     """Scores from high to low, each distinct score's last index, and the positives up to it.
 
-    ``scores`` and ``positive`` are sequences or arrays.  What every threshold
-    curve reads: calling positive all cases scored at least ``sorted[last[k]]``
-    finds ``tp[k]`` positives among ``last[k] + 1``.
+    What every threshold curve reads: calling positive all cases scored at
+    least ``ranked[last[k]]`` finds ``tp[k]`` positives among ``last[k] + 1``.
+    Equal scores keep their order (a stable sort).
 
     >>> _, last, tp = ranked_positives([0.9, 0.4, 0.9, 0.1], [1, 0, 0, 1])
-    >>> last.tolist(), tp.tolist()
-    ([1, 2, 3], [1.0, 1.0, 2.0])
+    >>> last, tp
+    ([1, 2, 3], [1, 1, 2])
     """
-    import numpy as np
-
-    s = np.asarray(scores, dtype=float)
-    order = np.argsort(-s, kind="mergesort")
-    s, y = s[order], np.asarray(positive, dtype=float)[order]
-    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
-    return s, last, np.cumsum(y)[last]
+    order = sorted(range(len(scores)), key=lambda i: -scores[i])
+    ranked = [float(scores[i]) for i in order]
+    last: list[int] = []
+    tp: list[int] = []
+    found = 0
+    for at, i in enumerate(order):
+        found += bool(positive[i])
+        if at + 1 == len(order) or ranked[at + 1] != ranked[at]:
+            last.append(at)
+            tp.append(found)
+    return ranked, last, tp

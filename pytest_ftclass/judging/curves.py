@@ -39,21 +39,19 @@ def binary_curves(
     case's expected label is the positive class, ``answered_positive`` whether
     the model answered it.  ``None`` unless both classes occur.
     """
-    import numpy as np
-
-    y = np.asarray(positive, dtype=bool)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    n_pos = sum(1 for y in positive if y)
+    n_neg = len(positive) - n_pos
     if not n_pos or not n_neg:
         return None
     s, last, tp = ranked_positives(scores, positive)
-    called = last + 1
+    called = [i + 1 for i in last]
     shown = thin(len(last))
-    said = np.asarray(answered_positive, dtype=bool)
-    op_tp, op_called = int((said & y).sum()), int(said.sum())
+    op_called = sum(1 for said in answered_positive if said)
+    op_tp = sum(1 for said, y in zip(answered_positive, positive, strict=True) if said and y)
     return {
         "n_positive": n_pos,
         "n_negative": n_neg,
-        "threshold": [float(s[last[i]]) for i in shown],
+        "threshold": [s[last[i]] for i in shown],
         "tpr": [float(tp[i] / n_pos) for i in shown],
         "fpr": [float((called[i] - tp[i]) / n_neg) for i in shown],
         "precision": [float(tp[i] / called[i]) for i in shown],

@@ -76,15 +76,16 @@ Definitions (written down because every report and gate relies on them):
   over the labels present in the slice (expected or predicted there), so a
   slice whose cases are all right scores 1.
 - ``latency_s`` is ``{"n", "p50", "p95"}`` over the cases answered live
-  (numpy's linear-interpolation percentiles); a replayed answer has no latency
+  (linear-interpolation percentiles, numpy's default); a replayed answer has no latency
   (the time a cassette took is not the model's), so a replay has ``None``.
   ``usage`` sums the token counts of the cases that report them (a replayed
   answer's are those recorded with it), and ``usage_by_model`` does so per
   model; ``n_replayed`` counts the answers read from cassettes.
 
 All numbers are plain ``int``/``float``, so the result is ready for ``json.dumps``.
-numpy is imported only when there is something to compute; scikit-learn never (the tests
-use it as the oracle these numbers are checked against).
+Everything is computed in plain Python from counts and sorted scores: neither numpy
+(15 MiB of memory to import) nor scikit-learn, which the tests use as the oracle these
+numbers are checked against.
 """
 
 from __future__ import annotations
@@ -291,14 +292,16 @@ def classification_metrics(
             }
             for i, label in enumerate(labels)
         },
-        macro_f1=float(f1.mean()),
-        weighted_f1=float((f1 * support).sum() / support.sum()) if support.sum() else 0.0,
+        macro_f1=sum(f1) / len(f1),
+        weighted_f1=sum(f * s for f, s in zip(f1, support, strict=True)) / sum(support)
+        if sum(support)
+        else 0.0,
         confusion_matrix={"labels": matrix_labels, "cells": cells},
         accuracy_ci=_pair(wilson_interval(n_correct, len(scored))),
         macro_f1_ci=_pair(bootstrap_macro_f1_interval(true_codes, predicted_codes, len(labels))),
         balanced_accuracy=_mean([float(recall[i]) for i in range(len(labels)) if support[i]]),
-        cohen_kappa=_kappa(n_correct, counts[1].tolist(), counts[2].tolist()),
-        mcc=_mcc(n_correct, counts[1].tolist(), counts[2].tolist()),
+        cohen_kappa=_kappa(n_correct, counts[1], counts[2]),
+        mcc=_mcc(n_correct, counts[1], counts[2]),
     )
     metrics.update(_probabilistic(scored, labels))
     metrics["abstention"] = _abstention(scored)
@@ -332,11 +335,8 @@ def confusion_cells(
     >>> confusion_cells([0, 0, 1], [0, 1, 1], 2)
     [[0, 0, 1], [0, 1, 1], [1, 1, 1]]
     """
-    import numpy as np
-
-    codes = np.asarray(true_codes, dtype=np.int64) * n + np.asarray(predicted_codes, dtype=np.int64)
-    found, counts = np.unique(codes, return_counts=True)
-    return [[int(c // n), int(c % n), int(k)] for c, k in zip(found, counts, strict=True)]
+    cells = Counter(zip(true_codes, predicted_codes, strict=True))
+    return [[i, j, cells[i, j]] for i, j in sorted(cells)]
 
 
 def confusion_rows(matrix: Mapping[str, Any]) -> list[list[int]]:
@@ -376,45 +376,38 @@ def confusion_entries(matrix: Mapping[str, Any]) -> list[tuple[int, int, int]]:
 
 def class_counts(
     true_codes: Sequence[int], predicted_codes: Sequence[int], n: int
-) -> tuple[Any, Any, Any]:
+) -> tuple[list[int], list[int], list[int]]:
     """Per label position: right answers, cases expected (row sums), predictions (column sums).
 
-    >>> [c.tolist() for c in class_counts([0, 0, 1], [0, 1, 2], 3)]
-    [[1, 0, 0], [2, 1, 0], [1, 1, 1]]
+    >>> class_counts([0, 0, 1], [0, 1, 2], 3)
+    ([1, 0, 0], [2, 1, 0], [1, 1, 1])
     """
-    import numpy as np
-
-    true = np.asarray(true_codes, dtype=np.int64)
-    predicted = np.asarray(predicted_codes, dtype=np.int64)
-    right = np.bincount(true[true == predicted], minlength=n)
-    return right, np.bincount(true, minlength=n), np.bincount(predicted, minlength=n)
+    right, expected, predicted = [0] * n, [0] * n, [0] * n
+    for true, answer in zip(true_codes, predicted_codes, strict=True):
+        expected[true] += 1
+        predicted[answer] += 1
+        if true == answer:
+            right[true] += 1
+    return right, expected, predicted
 
 
 def scores_from_counts(
-    right: Any, expected: Any, predicted: Any, k: int
-) -> tuple[Any, Any, Any, Any]:
+    right: Sequence[int], expected: Sequence[int], predicted: Sequence[int], k: int
+) -> tuple[list[float], list[float], list[float], list[int]]:
     """Precision, recall, F1 and support of the first ``k`` label positions.
 
     Positions past ``k`` are predictions outside the label set: wrong for every
     class.  A score whose denominator is 0 is 0, as scikit-learn's
     ``zero_division=0``; F1 is ``2·tp / (predicted + support)``.
 
-    >>> import numpy as np
-    >>> p, r, f, s = scores_from_counts(np.array([1, 1, 0]), np.array([2, 1, 0]),
-    ...                                 np.array([1, 2, 0]), 2)
-    >>> p.tolist(), r.tolist(), s.tolist()
+    >>> p, r, f, s = scores_from_counts([1, 1, 0], [2, 1, 0], [1, 2, 0], 2)
+    >>> p, r, s
     ([1.0, 0.5], [0.5, 1.0], [2, 1])
     """
-    import numpy as np
-
-    tp = np.asarray(right[:k], dtype=float)
-    support = np.asarray(expected[:k])
-    n_predicted = np.asarray(predicted[:k])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(n_predicted > 0, tp / n_predicted, 0.0)
-        recall = np.where(support > 0, tp / support, 0.0)
-        both = n_predicted + support
-        f1 = np.where(both > 0, 2 * tp / both, 0.0)
+    tp, support, said = right[:k], list(expected[:k]), predicted[:k]
+    precision = [t / n if n else 0.0 for t, n in zip(tp, said, strict=True)]
+    recall = [t / n if n else 0.0 for t, n in zip(tp, support, strict=True)]
+    f1 = [2 * t / (a + b) if a + b else 0.0 for t, a, b in zip(tp, said, support, strict=True)]
     return precision, recall, f1, support
 
 
@@ -490,10 +483,10 @@ def _latency(results: Sequence[CaseResult]) -> dict[str, Any] | None:
     values = [float(r.latency_s) for r in results if r.latency_s is not None]
     if not values:
         return None
-    import numpy as np
+    from pytest_ftclass.judging.intervals import percentile
 
-    p50, p95 = np.percentile(values, [50, 95])
-    return {"n": len(values), "p50": float(p50), "p95": float(p95)}
+    values.sort()
+    return {"n": len(values), "p50": percentile(values, 50), "p95": percentile(values, 95)}
 
 
 _USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
@@ -510,11 +503,11 @@ def _probabilistic(scored: Sequence[CaseResult], labels: Sequence[str]) -> dict[
     from pytest_ftclass.judging.calibration import bins_from_confidence, score_probabilities
 
     summed = score_probabilities([r.logprobs for r in scored], labels, [r.expected for r in scored])
-    if not summed.has.any():
+    if not summed.true:
         return {}
     calibration = bins_from_confidence(summed.top, summed.right)
     return {
-        "n_with_probabilities": int(summed.has.sum()),
+        "n_with_probabilities": len(summed.true),
         "log_loss": summed.log_loss,
         "brier_score": summed.brier_score,
         "ece": calibration["ece"],
@@ -534,7 +527,8 @@ def _binary(
 
     positive = choose_positive_class(labels, positive_class)
     matrix, has = probability_matrix([r.logprobs for r in scored], labels)
-    scores = matrix[has, list(labels).index(positive)]
+    column = list(labels).index(positive)
+    scores = [row[column] for row, ok in zip(matrix, has, strict=True) if ok]
     with_scores = [r for r, ok in zip(scored, has, strict=True) if ok]
     truth = [int(r.expected == positive) for r in with_scores]
     return {
@@ -546,9 +540,7 @@ def _binary(
         "auroc": auroc(scores, truth),
         "auprc": auprc(scores, truth),
         "n_with_probabilities": len(truth),
-        "curves": binary_curves(
-            scores.tolist(), truth, [r.predicted == positive for r in with_scores]
-        ),
+        "curves": binary_curves(scores, truth, [r.predicted == positive for r in with_scores]),
     }
 
 

@@ -340,6 +340,22 @@ def test_bootstrap_handles_10000_cases_and_87_classes() -> None:
     assert 0 < low < high < 1
 
 
+def test_bootstrap_in_python_and_in_numpy_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    # few occupied cells are drawn in plain Python, many with numpy: the same law either way
+    from pytest_ftclass.judging import intervals
+
+    rng = __import__("random").Random(5)
+    y_true = [rng.randrange(8) for _ in range(3_000)]
+    y_pred = [t if rng.random() < 0.7 else rng.randrange(9) for t in y_true]  # 8: out of set
+    cells = len(set(zip(y_true, y_pred, strict=True)))
+    monkeypatch.setattr(intervals, "PYTHON_CELLS", cells)
+    in_python = intervals.bootstrap_macro_f1_interval(y_true, y_pred, 8)
+    monkeypatch.setattr(intervals, "PYTHON_CELLS", cells - 1)
+    in_numpy = intervals.bootstrap_macro_f1_interval(y_true, y_pred, 8)
+    assert in_python is not None and in_numpy is not None and in_python != in_numpy
+    assert in_python == pytest.approx(in_numpy, abs=0.006)  # the interval is about 0.033 wide
+
+
 @pytest.mark.parametrize(
     ("labels", "given", "chosen"),
     [
@@ -389,16 +405,19 @@ def test_importing_metrics_and_report_stays_cheap() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_computing_metrics_never_imports_scikit_learn() -> None:
+def test_computing_metrics_never_imports_numpy_or_scikit_learn() -> None:
+    # every part of the metrics runs: intervals, calibration, abstention, binary curves
     code = (
         "import sys\n"
         "from pytest_ftclass.judging.metrics import classification_metrics\n"
         "from pytest_ftclass.results import CaseResult\n"
         "rs = [CaseResult(f'c{i}', 'n', 's', 'm', 'chat', e, p, labels=['a', 'b'],\n"
-        "                 logprobs={p: -0.2}, tags=['t'])\n"
+        "                 logprobs={p: -0.2}, tags=['t'], latency_s=0.1 * i)\n"
         "      for i, (e, p) in enumerate([('a', 'a'), ('b', 'a'), ('b', 'b')])]\n"
-        "assert classification_metrics(rs)['binary']['auroc'] is not None\n"
-        "print('sklearn' in sys.modules, 'scipy' in sys.modules)"
+        "m = classification_metrics(rs)\n"
+        "assert m['binary']['curves'] and m['abstention'] and m['macro_f1_ci'], m\n"
+        "assert m['calibration'] and m['latency_s'], m\n"
+        "print(sorted(n for n in ('numpy', 'sklearn', 'scipy') if n in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "False"]
+    assert out.stdout.strip() == "[]"
