@@ -1,9 +1,9 @@
 """Imports the end of a run needs, made while a live run waits for answers.
 
 A live run spends most of its asking time waiting on the network.  The
-modules the summary and the reports need after the last item (numpy for the
-metrics, jinja2 and the HTML report) are imported then, in a background
-thread, instead of after the last item::
+modules the summary and the reports need after the last item (the metrics,
+jinja2 and the HTML report) are imported then, in a background thread,
+instead of after the last item::
 
     warm_up(reports=True)   # once per process; later calls do nothing
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 import importlib
 import threading
 
-#: What every run needs at its end: the metrics.
-FOR_SUMMARY = ("numpy",)
+#: What every run needs at its end: the metrics (plain Python: no numpy).
+FOR_SUMMARY = ("pytest_ftclass.judging.metrics", "pytest_ftclass.judging.calibration")
 #: What the reports need besides.
 FOR_REPORTS = ("jinja2", "pytest_ftclass.report.html_report")
 

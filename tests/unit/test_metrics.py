@@ -405,6 +405,18 @@ def test_importing_metrics_and_report_stays_cheap() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_what_a_live_run_imports_for_its_end_needs_no_numpy() -> None:
+    # the warm-up imports them while the answers are awaited, in the same process
+    code = (
+        "import importlib, sys\n"
+        "from pytest_ftclass.running.warm_up import FOR_REPORTS, FOR_SUMMARY\n"
+        "for name in FOR_SUMMARY + FOR_REPORTS: importlib.import_module(name)\n"
+        "print(sorted(m for m in ('numpy', 'sklearn', 'scipy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_computing_metrics_never_imports_numpy_or_scikit_learn() -> None:
     # every part of the metrics runs: intervals, calibration, abstention, binary curves
     code = (
