@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from typing import Any
 
@@ -54,6 +55,23 @@ def test_beyond_its_patience_the_cases_fail(proxy: FaultProxy) -> None:
     predictions = ask(proxy, patience=1.5)
     assert all(not p.ok and "429" in (p.error or "") for p in predictions.values())
     assert len(predictions) == 6
+
+
+def test_the_collector_is_frozen_only_while_asking(proxy: FaultProxy) -> None:
+    # the objects older than the requests are kept out of full collections, then given back
+    cases = load_cases(validation_lines(per_class=2))
+    seen: list[int] = []
+    assert gc.get_freeze_count() == 0
+    predictions = predict(
+        cases,
+        RequestShape("completions", MODEL, tuple(sorted({c.label for c in cases}))),
+        ClientOptions(api_key="sk-test", base_url=proxy.base_url, max_retries=0),
+        batch_size=2,
+        progress=lambda _n, _pace: seen.append(gc.get_freeze_count()),
+    )
+    assert all(p.ok for p in predictions.values())
+    assert len(seen) == 3 and min(seen) > 0  # frozen while the requests were out
+    assert gc.get_freeze_count() == 0
 
 
 class Screen:
