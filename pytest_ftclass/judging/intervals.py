@@ -149,7 +149,7 @@ def _python_resamples(
     return scores
 
 
-_NUMPY_CHUNK = 4_000_000  # drawn cell counts held at once (32 MB of float64)
+_NUMPY_CHUNK = 1_000_000  # drawn cell counts held at once (8 MB of float64)
 
 
 def _numpy_resamples(
@@ -165,25 +165,34 @@ def _numpy_resamples(
 
     cell_true = np.array([true for true, _ in cells], dtype=np.int64)
     cell_pred = np.array([predicted for _, predicted in cells], dtype=np.int64)
+    columns = [  # the cells adding to each class's true positives, predictions and cases
+        (np.flatnonzero(mask), where)
+        for mask, where in (
+            ((cell_true == cell_pred) & (cell_true < n_labels), cell_true),
+            (cell_pred < n_labels, cell_pred),
+            (cell_true < n_labels, cell_true),
+        )
+    ]
     counts = np.array(weights, dtype=float)
     rng = np.random.default_rng(seed)
-    scores = np.empty(resamples)
     chunk = max(1, min(resamples, _NUMPY_CHUNK // max(len(cells), n_labels)))
+    scores: list[float] = []
     for start in range(0, resamples, chunk):
-        size = min(chunk, resamples - start)
-        draws = rng.multinomial(int(counts.sum()), counts / counts.sum(), size=size)
-        tp, said, seen = (
-            _class_sums(draws.astype(float), np.flatnonzero(mask), where, n_labels)
-            for mask, where in (
-                ((cell_true == cell_pred) & (cell_true < n_labels), cell_true),
-                (cell_pred < n_labels, cell_pred),
-                (cell_true < n_labels, cell_true),
-            )
+        draws = rng.multinomial(
+            int(counts.sum()), counts / counts.sum(), size=min(chunk, resamples - start)
         )
-        both = said + seen
-        f1 = np.divide(2.0 * tp, both, out=np.zeros(both.shape), where=both > 0)
-        scores[start : start + size] = f1.mean(axis=1)
-    return [float(score) for score in scores]
+        scores.extend(_chunk_macro_f1(draws.astype(float), columns, n_labels))
+    return scores
+
+
+def _chunk_macro_f1(draws: Any, columns: Any, n_labels: int) -> list[float]:
+    """The macro-F1 of each row of drawn cell counts (its arrays freed on return)."""
+    import numpy as np
+
+    tp, said, seen = (_class_sums(draws, cells, classes, n_labels) for cells, classes in columns)
+    both = said + seen
+    f1 = np.divide(2.0 * tp, both, out=np.zeros(both.shape), where=both > 0)
+    return [float(score) for score in f1.mean(axis=1)]
 
 
 def _class_sums(draws: Any, columns: Any, classes: Any, n_labels: int) -> Any:
