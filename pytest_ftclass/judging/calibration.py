@@ -186,7 +186,7 @@ def bins_from_confidence(
 class ScoredProbabilities:
     """What the probabilistic metrics need of each case's distribution, without the matrix.
 
-    Per case that has a distribution (``has``): the probability of the true class
+    Per case that has a distribution, in order: the probability of the true class
     (``true``), the squared error against the one-hot truth summed over every
     label (``squared_error``), the top-class probability (``top``) and whether
     the top class is the expected one (``right``).  Built by
@@ -194,7 +194,6 @@ class ScoredProbabilities:
     labels each lists, never cases × labels.
     """
 
-    has: list[bool]
     true: list[float]
     squared_error: list[float]
     top: list[float]
@@ -227,17 +226,16 @@ def score_probabilities(
     order, as ``argmax`` does on the dense matrix.
 
     >>> scored = score_probabilities([{"b": 0.0}, {}], ["a", "b"], ["b", "a"])
-    >>> scored.has, [round(p, 6) for p in scored.true], scored.right
-    ([True, False], [0.999999], [True])
+    >>> [round(p, 6) for p in scored.true], scored.right  # the second case has none
+    ([0.999999], [True])
     """
     column = {label: i for i, label in enumerate(labels)}
     k = len(labels)
-    has = [False] * len(logprobs)
     true: list[float] = []
     squared: list[float] = []
     top: list[float] = []
     right: list[bool] = []
-    for row, (listed, expected) in enumerate(zip(logprobs, true_labels, strict=True)):
+    for listed, expected in zip(logprobs, true_labels, strict=True):
         raw: dict[int, float] = {}
         for label, value in (listed or {}).items():
             index = column.get(label)
@@ -245,7 +243,6 @@ def score_probabilities(
                 raw[index] = max(math.exp(value), PROBABILITY_FLOOR)
         if not raw:
             continue
-        has[row] = True
         total = sum(raw.values()) + (k - len(raw)) * PROBABILITY_FLOOR
         floor = PROBABILITY_FLOOR / total
         truth = column[expected]
@@ -258,7 +255,7 @@ def score_probabilities(
         squared.append(error)
         top.append(best)
         right.append(first == truth)
-    return ScoredProbabilities(has, true, squared, top, right, k)
+    return ScoredProbabilities(true, squared, top, right, k)
 
 
 def auroc(scores: Sequence[float], positive: Sequence[int]) -> float | None:

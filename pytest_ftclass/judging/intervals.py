@@ -27,6 +27,7 @@ __all__ = [
     "PYTHON_CELLS",
     "Z_95",
     "bootstrap_macro_f1_interval",
+    "f1_scores",
     "macro_f1_from_counts",
     "percentile",
     "wilson_interval",
@@ -59,21 +60,31 @@ def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float
     return low, high
 
 
+def f1_scores(
+    tp: Sequence[float], n_predicted: Sequence[float], n_true: Sequence[float]
+) -> list[float]:
+    """F1 of each class from its counts: ``2·tp / (n_predicted + n_true)``, 0 when both are 0.
+
+    As scikit-learn's ``zero_division=0``.
+
+    >>> f1_scores([3, 0], [4, 0], [3, 1])
+    [0.8571428571428571, 0.0]
+    """
+    return [
+        2.0 * right / (said + seen) if said + seen else 0.0
+        for right, said, seen in zip(tp, n_predicted, n_true, strict=True)
+    ]
+
+
 def macro_f1_from_counts(
     tp: Sequence[float], n_predicted: Sequence[float], n_true: Sequence[float]
 ) -> float:
-    """Macro-F1 from per-class counts.
-
-    F1 of a class is ``2·tp / (n_predicted + n_true)``, 0 when both are 0
-    (scikit-learn's ``zero_division=0``); the macro average is their plain mean.
+    """Macro-F1 from per-class counts: the plain mean of :func:`f1_scores`.
 
     >>> macro_f1_from_counts([3, 0], [4, 0], [3, 1])
     0.42857142857142855
     """
-    scores = [
-        2.0 * right / (said + seen) if said + seen else 0.0
-        for right, said, seen in zip(tp, n_predicted, n_true, strict=True)
-    ]
+    scores = f1_scores(tp, n_predicted, n_true)
     return sum(scores) / len(scores)
 
 
@@ -190,7 +201,7 @@ def _chunk_macro_f1(draws: Any, columns: Any, n_labels: int) -> list[float]:
     import numpy as np
 
     tp, said, seen = (_class_sums(draws, cells, classes, n_labels) for cells, classes in columns)
-    both = said + seen
+    both = said + seen  # f1_scores, on arrays
     f1 = np.divide(2.0 * tp, both, out=np.zeros(both.shape), where=both > 0)
     return [float(score) for score in f1.mean(axis=1)]
 

@@ -404,11 +404,12 @@ def scores_from_counts(
     >>> p, r, s
     ([1.0, 0.5], [0.5, 1.0], [2, 1])
     """
+    from pytest_ftclass.judging.intervals import f1_scores
+
     tp, support, said = right[:k], list(expected[:k]), predicted[:k]
     precision = [t / n if n else 0.0 for t, n in zip(tp, said, strict=True)]
     recall = [t / n if n else 0.0 for t, n in zip(tp, support, strict=True)]
-    f1 = [2 * t / (a + b) if a + b else 0.0 for t, a, b in zip(tp, said, support, strict=True)]
-    return precision, recall, f1, support
+    return precision, recall, f1_scores(tp, said, support), support
 
 
 def _pair(interval: tuple[float, float] | None) -> list[float] | None:
