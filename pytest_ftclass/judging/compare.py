@@ -23,11 +23,11 @@ of them together in a leaderboard per source
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pytest_ftclass.judging.leaderboard import DEFAULT_ALPHA, leaderboards
-from pytest_ftclass.judging.metrics import classification_metrics
+from pytest_ftclass.judging.metrics import classification_metrics, remembered_metrics
 from pytest_ftclass.judging.significance import paired
 from pytest_ftclass.results import CaseResult
 
@@ -53,16 +53,19 @@ def compare_runs(
     """
     names = list(runs)
     reference = names[0] if names else ""
+    metrics_of = remembered_metrics()  # each model's, once per set of cases
     return {
         "schema": SCHEMA,
         "reference": reference,
         "models": names,
         "alpha": alpha,
         "pairs": [
-            compare_results(runs[reference], runs[name], name_a=reference, name_b=name)
+            compare_results(
+                runs[reference], runs[name], name_a=reference, name_b=name, metrics_of=metrics_of
+            )
             for name in names[1:]
         ],
-        "leaderboards": leaderboards(runs, alpha=alpha),
+        "leaderboards": leaderboards(runs, alpha=alpha, metrics_of=metrics_of),
     }
 
 
@@ -72,6 +75,7 @@ def compare_results(
     *,
     name_a: str | None = None,
     name_b: str | None = None,
+    metrics_of: Callable[[Sequence[CaseResult]], dict[str, Any]] = classification_metrics,
 ) -> dict[str, Any]:
     """The comparison of two runs' per-case results (see the module docstring)."""
     name_a = name_a or _model_name(results_a, "A")
@@ -86,7 +90,7 @@ def compare_results(
             continue
         a = [by_a[k] for k in keys]
         b = [by_b[k] for k in keys]
-        metrics_a, metrics_b = classification_metrics(a), classification_metrics(b)
+        metrics_a, metrics_b = metrics_of(a), metrics_of(b)
         comparison = paired((x.correct, y.correct) for x, y in zip(a, b, strict=True))
         compared.append(
             {

@@ -26,7 +26,7 @@ below ``alpha`` and it gets more of their discordant cases right.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pytest_ftclass.judging.significance import mcnemar_exact, paired
@@ -58,14 +58,21 @@ def holm(p_values: Sequence[float]) -> list[float]:
 
 
 def leaderboards(
-    runs: Mapping[str, Sequence[CaseResult]], *, alpha: float = DEFAULT_ALPHA
+    runs: Mapping[str, Sequence[CaseResult]],
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    metrics_of: Callable[[Sequence[CaseResult]], dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """One leaderboard per case source two or more of ``runs`` (model → results) answered.
 
     Sources in first-seen order; within a board the models are listed by rank
-    (ties keep the order of ``runs``).
+    (ties keep the order of ``runs``).  ``metrics_of`` computes a model's
+    metrics (:func:`~pytest_ftclass.judging.metrics.classification_metrics` by
+    default).
     """
     from pytest_ftclass.judging.metrics import classification_metrics
+
+    compute = metrics_of or classification_metrics
 
     by_model = {
         model: {(r.source, r.case_id): r for r in results} for model, results in runs.items()
@@ -80,7 +87,7 @@ def leaderboards(
         for model in models[1:]:
             shared = [k for k in shared if k in by_model[model]]
         own = {m: [by_model[m][k] for k in shared] for m in models}
-        metrics = {m: classification_metrics(own[m]) for m in models}
+        metrics = {m: compute(own[m]) for m in models}
         pairs: list[dict[str, Any]] = []
         for i, a in enumerate(models):
             for b in models[i + 1 :]:

@@ -92,7 +92,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from pytest_ftclass.results import CaseResult
@@ -112,6 +112,7 @@ __all__ = [
     "group_by_task",
     "is_scored",
     "label_set",
+    "remembered_metrics",
 ]
 
 
@@ -322,6 +323,31 @@ def classification_metrics(
             "classification/weighted_f1_score": metrics["weighted_f1"],
         }
     return metrics
+
+
+def remembered_metrics() -> Callable[[Sequence[CaseResult]], dict[str, Any]]:
+    """:func:`classification_metrics`, computed once for each list of the same results.
+
+    A comparison asks for a model's metrics on the same cases for every pair it
+    is in and for the leaderboard; this answers the repeats from memory.  The
+    key is the results' identities in order, so keep the results alive while
+    the function is in use.
+
+    >>> from pytest_ftclass.results import CaseResult
+    >>> results = [CaseResult("c0", "t::c0", "s", "m", "chat", "a", "a")]
+    >>> metrics_of = remembered_metrics()
+    >>> metrics_of(results) is metrics_of(list(results))
+    True
+    """
+    seen: dict[tuple[int, ...], dict[str, Any]] = {}
+
+    def metrics_of(results: Sequence[CaseResult]) -> dict[str, Any]:
+        key = tuple(map(id, results))
+        if key not in seen:
+            seen[key] = classification_metrics(results)
+        return seen[key]
+
+    return metrics_of
 
 
 def confusion_cells(

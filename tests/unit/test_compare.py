@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -112,3 +115,24 @@ def test_the_comparison_quotes_the_latency_percentiles_of_each_side() -> None:
     assert source["live_a"]["latency_p50_s"] == pytest.approx(p50)
     assert source["live_a"]["latency_p95_s"] == pytest.approx(p95)  # 0.955, not the 1.0 seen
     assert source["live_b"] is None  # replayed without usage: nothing measured
+
+
+def test_each_model_s_metrics_are_computed_once_for_its_pairs_and_the_leaderboard(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pytest_ftclass.judging import metrics
+
+    computed: list[str] = []
+    real = metrics.classification_metrics
+
+    def counted(results: Sequence[CaseResult], **kw: Any) -> dict[str, Any]:
+        computed.append(results[0].model)
+        return real(results, **kw)
+
+    monkeypatch.setattr(metrics, "classification_metrics", counted)
+    runs = {m: [result(m, f"c{i}", "a", "ab"[i % 2]) for i in range(4)] for m in "ABC"}
+    comparison = compare_runs(runs)
+    assert len(comparison["pairs"]) == 2 and comparison["leaderboards"]
+    assert sorted(computed) == ["A", "B", "C"]
+    # the remembered numbers are those computed afresh
+    assert comparison["pairs"][1]["sources"][0]["metrics_b"] == real(runs["C"])
