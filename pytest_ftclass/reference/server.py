@@ -64,6 +64,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
+import random
 import socket
 import threading
 import time
@@ -129,6 +131,9 @@ class ReferenceServer:
     (each connection is served by its own thread, so concurrent requests wait
     side by side, like a remote API's round trip): benchmarks use it to stand
     in for a real endpoint, e.g. ``ReferenceServer(models, latency_s=0.1)``.
+    ``latency_spread`` σ spreads the waits as a real API's are, log-normally
+    around that median: each is ``latency_s · exp(σ·Z)`` for a standard normal
+    Z (drawn from ``random.Random(0)``, so a run's waits repeat).
     """
 
     def __init__(
@@ -139,10 +144,14 @@ class ReferenceServer:
         port: int = 0,
         api_key: str | None = None,
         latency_s: float = 0.0,
+        latency_spread: float = 0.0,
         limits: RateLimits | None = None,
     ) -> None:
-        if latency_s < 0:
-            raise ValueError(f"latency_s must be zero or positive, not {latency_s}")
+        if latency_s < 0 or latency_spread < 0:
+            raise ValueError(
+                f"latency_s and latency_spread must be zero or positive, not {latency_s}"
+                f" and {latency_spread}"
+            )
         if isinstance(resolve, Mapping):
             models = resolve
             self._resolve: Resolver = models.__getitem__
@@ -154,6 +163,8 @@ class ReferenceServer:
         self.port = port
         self.api_key = api_key
         self.latency_s = latency_s
+        self.latency_spread = latency_spread
+        self._waits = random.Random(0)
         #: Requests per second and tokens per minute it answers (429 beyond), or ``None``.
         self.limits = limits
         self._log: list[RequestRecord] = []
@@ -166,6 +177,14 @@ class ReferenceServer:
         self.files = FileStore(ids)
         self.batches = BatchStore(self.files, self._answer_line)
         self.fine_tuning = FineTuningJobs(self.files, self._publish)
+
+    def wait(self) -> float:
+        """Seconds the next answer waits (``latency_s``, spread by ``latency_spread``)."""
+        if not self.latency_spread:
+            return self.latency_s
+        with self._lock:
+            z = self._waits.gauss(0.0, 1.0)
+        return self.latency_s * math.exp(self.latency_spread * z)
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -592,7 +611,7 @@ class _Handler(TrackedHandler):
                 type="server_error",
             ).body()
         if owner.latency_s > 0:
-            time.sleep(owner.latency_s)
+            time.sleep(owner.wait())
         # recorded before the answer goes out, so a client that has its answer finds the record
         owner._record(
             RequestRecord(
