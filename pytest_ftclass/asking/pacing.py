@@ -8,13 +8,26 @@ congestion, by one per round trip (additive increase), never past
 :data:`CEILING`.  A 429 or a timeout halves it (multiplicative decrease, at
 most once per round trip).
 
-More requests in flight pay only while the answers come faster.  Over each
-:data:`WINDOW` answers it compares the rate they came at with the rate the
-requests in flight would give at the lowest median latency seen; below
-:data:`QUEUEING` of it, requests are waiting somewhere (the server, or this
-process's own CPU) and the limit shrinks by one per round trip, down to
-:data:`START`; below :data:`CLEAN` it stops growing.  So the latencies the
-report shows are the server's, not time spent in this process's queue.
+More requests in flight pay only while the answers come faster.  Once the
+first :data:`WINDOW` requests sent have all ended (the first answers in are
+the fast ones; judging by them would take the slow ones for a queue), each
+answer weighs two ratios over the last :data:`WINDOW` answers:
+
+- *typical*: the median latency of those first requests ÷ that of the last
+  answers.  Requests that queue at the server take longer;
+- *Little*: the rate the answers came at ÷ the rate Little's law gives for
+  the requests that were in flight when each started, at the latencies
+  measured.  Below 1, requests wait where no latency shows, such as this
+  process's own busy event loop.
+
+Either ratio below :data:`QUEUEING` shrinks the limit by one per round trip,
+down to :data:`START`; below :data:`CLEAN` it stops growing.  Real APIs
+answer in widely spread times (a log-normal σ of 0.5 or more is common), and
+the ratios then move by chance alone: each threshold is lowered to 2.5 (for
+shrinking) and 1.5 (for holding) standard errors of its ratio's logarithm
+when nothing queues, estimated from the latencies' spread (:meth:`Concurrency._signals`).
+So chance does not hold back a run that could go faster, and the latencies
+the report shows are the server's, not time spent in this process's queue.
 
 The rate-limit headers slow it down before the limit: when
 ``x-ratelimit-remaining-requests`` (or ``-tokens``, at the pace the run spends
@@ -24,7 +37,7 @@ is not given, not before the ``x-ratelimit-reset-*`` time.
 
 >>> c = Concurrency(4)
 >>> for _ in range(4):
-...     c.started(); c.answered(0.1)
+...     c.answered(0.1, c.started())
 >>> c.limit                      # slow start: one more per clean answer
 8.0
 >>> c.congested(); c.limit      # a 429: halved, and growth slows to one per round trip
@@ -37,6 +50,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+import statistics
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -88,7 +102,11 @@ class Concurrency:
         self.hold_until = 0.0
         self.last_start = -math.inf
         self._spacing: dict[str, float] = {}  # seconds between starts, per limit near its end
-        self.fastest = math.inf  # the lowest median latency of a window
+        self.baseline: float | None = None  # the median latency of the first WINDOW requests
+        self._median_noise = 0.0  # the standard error of log(baseline / a window's median)
+        self._first: list[float | None] = []  # their latencies (None: no answer), as they end
+        self._starts = 0
+        self._level: dict[int, int] = {}  # requests in flight when each one out started
         self._recent: deque[tuple[float, float, int]] = deque(maxlen=WINDOW)
         self._answers = 0
         self._cut_at = -math.inf  # answers counted at the last halving
@@ -106,46 +124,78 @@ class Concurrency:
         spacing = max(self._spacing.values(), default=0.0)
         return max(self.hold_until, self.last_start + spacing)
 
-    def started(self) -> None:
+    def started(self) -> int:
+        """One more request in flight: its number, from 0 in the order they start."""
         self.in_flight += 1
         self.last_start = self.clock()
+        self._level[self._starts] = self.in_flight
+        self._starts += 1
+        return self._starts - 1
 
-    def finished(self) -> None:
+    def finished(self, number: int | None = None) -> None:
+        """A request ended without an answer (an error, a cancellation): its slot is free."""
         self.in_flight = max(0, self.in_flight - 1)
+        if number is not None:
+            self._level.pop(number, None)
+            if number < WINDOW:
+                self._first_ended(None)
 
-    def answered(self, latency: float) -> None:
-        """A clean answer after ``latency`` seconds: grow, unless more in flight no longer pays."""
-        self._recent.append((self.clock(), latency, self.in_flight))
-        self.finished()
+    def answered(self, latency: float, number: int | None = None) -> None:
+        """A clean answer after ``latency`` seconds to request ``number`` (from
+        :meth:`started`; without it, answers count in the order they come): grow,
+        unless more in flight no longer pays."""
+        level = self._level.pop(number, self.in_flight) if number is not None else self.in_flight
+        self._recent.append((self.clock(), latency, level))
+        self.in_flight = max(0, self.in_flight - 1)
+        if (self._answers if number is None else number) < WINDOW:
+            self._first_ended(latency)
         self._answers += 1
         if self.pinned:
             return
-        efficiency = self._efficiency()
-        if efficiency < QUEUEING:
+        signals = self._signals()
+        if any(ratio < min(QUEUEING, math.exp(-2.5 * noise)) for ratio, noise in signals):
             self.slow_start = False
             self.limit = max(min(self.limit, float(START)), self.limit - 1.0 / self.limit)
             return
-        if efficiency < CLEAN:
+        if any(ratio < min(CLEAN, math.exp(-1.5 * noise)) for ratio, noise in signals):
             self.slow_start = False
             return
         step = 1.0 if self.slow_start else 1.0 / self.limit
         self.limit = min(float(self.ceiling), self.limit + step)
         self.peak = max(self.peak, int(self.limit))
 
-    def _efficiency(self) -> float:
-        """The rate of the last :data:`WINDOW` answers ÷ the rate their requests in flight
-        would give at the lowest median latency seen (1.0 until a window is full)."""
+    def _signals(self) -> list[tuple[float, float]]:
+        """The module docstring's two ratios over the last :data:`WINDOW` answers, each with
+        the standard error of its logarithm when nothing queues (none until a window is full)."""
         recent = self._recent
-        if len(recent) < WINDOW:
-            return 1.0
+        if len(recent) < WINDOW or self.baseline is None:
+            return []  # before, the answers in are the fast ones of their requests
         latencies = sorted(latency for _, latency, _ in recent)
-        self.fastest = min(self.fastest, latencies[WINDOW // 2])
+        signals = []
+        median = latencies[WINDOW // 2]
+        if self.baseline > 0 < median:
+            signals.append((self.baseline / median, self._median_noise))
         elapsed = recent[-1][0] - recent[0][0]
-        if elapsed <= 0 or self.fastest <= 0:
-            return 1.0
-        rate = (WINDOW - 1) / elapsed
         in_flight = sum(n for _, _, n in recent) / WINDOW
-        return rate * self.fastest / in_flight
+        mean = sum(latencies) / WINDOW
+        if elapsed > 0 and in_flight > 0 and mean > 0:
+            rate = (WINDOW - 1) / elapsed
+            spread = statistics.pstdev(latencies) / mean
+            # the rate of WINDOW answers arriving at random, and their mean latency
+            noise = math.sqrt(1 / (WINDOW - 1) + spread * spread / WINDOW)
+            signals.append((rate * mean / in_flight, noise))
+        return signals
+
+    def _first_ended(self, latency: float | None) -> None:
+        """One of the first :data:`WINDOW` requests ended; with the last, set the baseline."""
+        self._first.append(latency)
+        answered = sorted(x for x in self._first if x is not None)
+        if len(self._first) == WINDOW and answered:
+            n = len(answered)
+            self.baseline = answered[n // 2]
+            logs = [math.log(max(latency, 1e-9)) for latency in answered]
+            spread = (logs[3 * n // 4] - logs[n // 4]) / 1.349  # log-normal σ from the IQR
+            self._median_noise = 1.25 * spread * math.sqrt(1 / n + 1 / WINDOW)
 
     def congested(self) -> None:
         """A 429 or a timeout: halve the limit, once per round trip."""
@@ -214,29 +264,28 @@ class Turns:
     requests as :class:`Concurrency` lets start, so a thousand requests cost
     nothing while they wait::
 
-        await turns.take()      # counted in flight when it returns
-        ...                     # the request
-        concurrency.finished(); turns.wake()
+        number = await turns.take()     # counted in flight when it returns
+        ...                             # the request
+        concurrency.answered(latency, number); turns.wake()
     """
 
     def __init__(self, concurrency: Concurrency) -> None:
         self.concurrency = concurrency
-        self._queue: deque[asyncio.Future[None]] = deque()
+        self._queue: deque[asyncio.Future[int]] = deque()
         self._timer: asyncio.TimerHandle | None = None  # wakes the queue when a hold ends
 
-    async def take(self) -> None:
-        """Wait in line until one more request may be in flight, and count it."""
+    async def take(self) -> int:
+        """Wait in line until one more request may be in flight, and count it: its number."""
         if not self._queue and self.concurrency.may_start():
-            self.concurrency.started()
-            return
-        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            return self.concurrency.started()
+        turn: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._queue.append(turn)
         self.wake()
         try:
-            await turn
+            return await turn
         except BaseException:
             if turn.done() and not turn.cancelled():  # given a slot, then cancelled
-                self.concurrency.finished()
+                self.concurrency.finished(turn.result())
                 self.wake()
             else:
                 self._queue.remove(turn)
@@ -248,8 +297,7 @@ class Turns:
         while self._queue and concurrency.may_start():
             turn = self._queue.popleft()
             if not turn.done():
-                concurrency.started()
-                turn.set_result(None)
+                turn.set_result(concurrency.started())
         held = concurrency.ready_at() - concurrency.clock()
         if self._queue and self._timer is None and held > 0:
             self._timer = asyncio.get_running_loop().call_later(held, self._timer_fired)
@@ -321,7 +369,7 @@ class Pacer:
             while first is None:  # the model has not answered yet: wait for the first wave
                 await self._first_wave_ended()
                 first = self._first_of_wave()
-            await self.turns.take()
+            number = await self.turns.take()
             released = False  # the slot given back
             try:
                 delay = self.resume_at - time.monotonic()
@@ -350,12 +398,12 @@ class Pacer:
                     raise
                 elapsed = time.perf_counter() - started
                 self._model_answered()
-                self.concurrency.answered(elapsed)  # gives the slot back
+                self.concurrency.answered(elapsed, number)  # gives the slot back
                 released = True
                 return answer, elapsed
             finally:
                 if not released:
-                    self.concurrency.finished()
+                    self.concurrency.finished(number)
                 if first:
                     self._unanswered -= 1
                     if self._first_answer is not None:

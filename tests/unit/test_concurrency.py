@@ -8,11 +8,14 @@ holds).
 from __future__ import annotations
 
 import asyncio
+import heapq
 import itertools
+import math
+import random
 
 import pytest
 
-from pytest_ftclass.asking.pacing import CEILING, START, Concurrency, Turns
+from pytest_ftclass.asking.pacing import CEILING, START, WINDOW, Concurrency, Turns
 
 
 class Clock:
@@ -79,6 +82,62 @@ def test_a_server_that_keeps_up_lets_it_grow_to_the_ceiling() -> None:
     c = Concurrency(clock=clock)
     serve(c, clock, 2000, latency=0.1, capacity=10_000)
     assert c.limit == CEILING
+
+
+def simulate(
+    seed: int, requests: int, median: float, spread: float, capacity: float | None = None
+) -> tuple[float, Concurrency, list[float]]:
+    """Requests as the pacer sends them, one event at a time, to a server whose latencies
+    are log-normal around ``median`` (σ ``spread``); with a ``capacity`` (answers a second)
+    it serves them in turn as well.  The time the last answer came, and the limit after
+    each answer."""
+    rng = random.Random(seed)
+    clock = Clock()
+    c = Concurrency(clock=clock)
+    pending: list[tuple[float, float, int]] = []  # (answered at, sent at, number)
+    sent, free_at, limits = 0, 0.0, []
+    while len(limits) < requests:
+        while sent < requests and c.may_start():
+            number, sent = c.started(), sent + 1
+            done = clock.now + median * math.exp(spread * rng.gauss(0.0, 1.0))
+            if capacity is not None:
+                free_at = max(free_at, clock.now) + 1 / capacity
+                done = max(done, free_at)
+            heapq.heappush(pending, (done, clock.now, number))
+        clock.now, sent_at, number = heapq.heappop(pending)
+        c.answered(clock.now - sent_at, number)
+        limits.append(c.limit)
+    return clock.now, c, limits
+
+
+@pytest.mark.parametrize("spread", [0.0, 0.3, 0.6, 0.9])
+def test_widely_spread_latencies_are_not_taken_for_queueing(spread: float) -> None:
+    # a real API answers in times that vary a lot; none of it is a queue, so all 64 go out
+    took, _, limits = simulate(7, 4000, median=0.5, spread=spread)
+    assert min(limits[len(limits) // 4 :]) >= 0.95 * CEILING  # a chance hold, at most
+    ideal = 4000 * 0.5 * math.exp(spread * spread / 2) / CEILING  # the mean latency, 64 at once
+    assert took < 1.1 * ideal + 2 * 0.5 * math.exp(2 * spread)  # and the slowest last answers
+
+
+def test_the_baseline_counts_the_first_requests_slow_ones_too() -> None:
+    # the first answers in are the fast ones; the baseline waits for the first WINDOW sent
+    c = Concurrency()
+    numbers = [c.started() for _ in range(WINDOW + 20)]
+    slow, fast = numbers[:20], numbers[20:]
+    for number in fast:  # WINDOW answers in, 0.1 s each
+        c.answered(0.1, number)
+    assert c.baseline is None  # 20 of the first WINDOW have not ended
+    for number in slow:
+        c.answered(5.0, number)
+    assert c.baseline == 5.0  # 20 of the first 32 took 5 s
+
+
+def test_a_server_of_fixed_capacity_is_not_kept_waiting() -> None:
+    # 300 answers a second at 0.1 s: 30 in flight suffice; beyond, requests only queue
+    took, _, limits = simulate(3, 6000, median=0.1, spread=0.2, capacity=300)
+    assert took < 1.05 * 6000 / 300
+    settled = limits[len(limits) // 2 :]
+    assert 30 <= sum(settled) / len(settled) <= 45 and max(settled) < CEILING
 
 
 def test_a_pinned_limit_never_moves() -> None:
