@@ -50,7 +50,6 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-import statistics
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -180,7 +179,7 @@ class Concurrency:
         mean = sum(latencies) / WINDOW
         if elapsed > 0 and in_flight > 0 and mean > 0:
             rate = (WINDOW - 1) / elapsed
-            spread = statistics.pstdev(latencies) / mean
+            spread = math.sqrt(sum((x - mean) ** 2 for x in latencies) / WINDOW) / mean
             # the rate of WINDOW answers arriving at random, and their mean latency
             noise = math.sqrt(1 / (WINDOW - 1) + spread * spread / WINDOW)
             signals.append((rate * mean / in_flight, noise))
