@@ -22,7 +22,7 @@ answer weighs two ratios over the last :data:`WINDOW` answers:
 
 Either ratio below :data:`QUEUEING` shrinks the limit by one per round trip,
 down to :data:`START`; below :data:`CLEAN` it stops growing.  Real APIs
-answer in widely spread times (a log-normal σ of 0.5 or more is common), and
+answer in widely spread times (P2 stands in for them with a log-normal σ of 0.6), and
 the ratios then move by chance alone: each threshold is lowered to 2.5 (for
 shrinking) and 1.5 (for holding) standard errors of its ratio's logarithm
 when nothing queues, estimated from the latencies' spread (:meth:`Concurrency._signals`).
