@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -55,3 +56,24 @@ def test_concurrent_requests_wait_side_by_side(classifier) -> None:
 def test_negative_latency_is_refused(classifier) -> None:
     with pytest.raises(ValueError, match="latency_s"):
         ReferenceServer(lambda model: classifier, latency_s=-1)
+    with pytest.raises(ValueError, match="latency_spread"):
+        ReferenceServer(lambda model: classifier, latency_spread=-0.5)
+
+
+def test_spread_waits_are_log_normal_around_the_latency(classifier) -> None:
+    server = ReferenceServer(lambda model: classifier, latency_s=0.3, latency_spread=0.6)
+    waits = [server.wait() for _ in range(4000)]
+    logs = sorted(math.log(w / 0.3) for w in waits)
+    assert abs(logs[len(logs) // 2]) < 0.05  # the median is the latency
+    sd = math.sqrt(sum(x * x for x in logs) / len(logs))
+    assert sd == pytest.approx(0.6, rel=0.05)
+    again = ReferenceServer(lambda model: classifier, latency_s=0.3, latency_spread=0.6)
+    assert [again.wait() for _ in range(5)] == waits[:5]  # a run's waits repeat
+
+
+def test_a_spread_answer_waits_its_draw(classifier) -> None:
+    with ReferenceServer(lambda model: classifier, latency_s=0.1, latency_spread=0.5) as server:
+        expected = ReferenceServer(lambda model: classifier, latency_s=0.1, latency_spread=0.5)
+        ask(server.base_url)
+        [record] = server.requests
+    assert record.answered_at - record.received_at >= expected.wait()
