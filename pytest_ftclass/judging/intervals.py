@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "bootstrap_macro_f1_interval",
     "f1_scores",
     "macro_f1_from_counts",
+    "macro_f1_interval_of_cells",
     "percentile",
     "wilson_interval",
 ]
@@ -119,10 +120,28 @@ def bootstrap_macro_f1_interval(
     >>> bootstrap_macro_f1_interval([0, 0, 1, 1], [0, 0, 1, 1], 2)  # a resample may lack a class
     (0.5, 1.0)
     """
-    if len(y_true) == 0 or n_labels <= 0:
-        return None
     occupied = Counter(zip(y_true, y_pred, strict=True))
-    cells = sorted(occupied, key=lambda cell: (-occupied[cell], cell))
+    return macro_f1_interval_of_cells(
+        occupied, n_labels, resamples=resamples, seed=seed, level=level
+    )
+
+
+def macro_f1_interval_of_cells(
+    occupied: Mapping[tuple[int, int], int],
+    n_labels: int,
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    level: float = 0.95,
+) -> tuple[float, float] | None:
+    """:func:`bootstrap_macro_f1_interval` from the cases in each ``(expected, predicted)`` cell.
+
+    >>> macro_f1_interval_of_cells({(0, 0): 2, (1, 1): 2}, 2)
+    (0.5, 1.0)
+    """
+    if not any(occupied.values()) or n_labels <= 0:
+        return None
+    cells = sorted((c for c in occupied if occupied[c]), key=lambda c: (-occupied[c], c))
     weights = [occupied[cell] for cell in cells]
     draw = _python_resamples if len(cells) <= PYTHON_CELLS else _numpy_resamples
     scores = sorted(draw(cells, weights, n_labels, resamples, seed))

@@ -270,7 +270,7 @@ def classification_metrics(
     if not scored:
         return metrics
 
-    from pytest_ftclass.judging.intervals import bootstrap_macro_f1_interval, wilson_interval
+    from pytest_ftclass.judging.intervals import macro_f1_interval_of_cells, wilson_interval
 
     y_pred = [str(r.predicted) for r in scored]
     out_of_set = sorted({p for p in y_pred if p not in known})
@@ -279,7 +279,7 @@ def classification_metrics(
     true_codes = [index[r.expected] for r in scored]
     predicted_codes = [index[p] for p in y_pred]
     cells = confusion_cells(true_codes, predicted_codes, len(matrix_labels))
-    counts = class_counts(true_codes, predicted_codes, len(matrix_labels))
+    counts = class_counts(cells, len(matrix_labels))
     precision, recall, f1, support = scores_from_counts(*counts, len(labels))
 
     metrics.update(
@@ -299,7 +299,9 @@ def classification_metrics(
         else 0.0,
         confusion_matrix={"labels": matrix_labels, "cells": cells},
         accuracy_ci=_pair(wilson_interval(n_correct, len(scored))),
-        macro_f1_ci=_pair(bootstrap_macro_f1_interval(true_codes, predicted_codes, len(labels))),
+        macro_f1_ci=_pair(
+            macro_f1_interval_of_cells({(i, j): k for i, j, k in cells}, len(labels))
+        ),
         balanced_accuracy=_mean([float(recall[i]) for i in range(len(labels)) if support[i]]),
         cohen_kappa=_kappa(n_correct, counts[1], counts[2]),
         mcc=_mcc(n_correct, counts[1], counts[2]),
@@ -400,20 +402,20 @@ def confusion_entries(matrix: Mapping[str, Any]) -> list[tuple[int, int, int]]:
     return [(int(i), int(j), int(count)) for i, j, count in matrix.get("cells") or []]
 
 
-def class_counts(
-    true_codes: Sequence[int], predicted_codes: Sequence[int], n: int
-) -> tuple[list[int], list[int], list[int]]:
+def class_counts(cells: Iterable[Sequence[int]], n: int) -> tuple[list[int], list[int], list[int]]:
     """Per label position: right answers, cases expected (row sums), predictions (column sums).
 
-    >>> class_counts([0, 0, 1], [0, 1, 2], 3)
+    ``cells`` are :func:`confusion_cells`' ``[expected, predicted, count]``.
+
+    >>> class_counts(confusion_cells([0, 0, 1], [0, 1, 2], 3), 3)
     ([1, 0, 0], [2, 1, 0], [1, 1, 1])
     """
     right, expected, predicted = [0] * n, [0] * n, [0] * n
-    for true, answer in zip(true_codes, predicted_codes, strict=True):
-        expected[true] += 1
-        predicted[answer] += 1
+    for true, answer, count in cells:
+        expected[true] += count
+        predicted[answer] += count
         if true == answer:
-            right[true] += 1
+            right[true] += count
     return right, expected, predicted
 
 
